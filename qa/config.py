@@ -1,0 +1,93 @@
+"""One `Settings` object: every default of the project, overridable by `QA_*` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that can be tuned, in one place. Build with `Settings.load(**overrides)`."""
+
+    # Where documents come from and where their index lives.
+    corpus: Path = PROJECT_ROOT / "seeds"
+    index_dir: Path = PROJECT_ROOT / "embeddings"
+
+    # Models: a local folder, the packaged embedder's name, or a hub name.
+    embedder_model: str = "all-MiniLM-L6-v2"
+    reader_model: str = str(PROJECT_ROOT / "models" / "reader")
+    device: str = "cpu"
+
+    # Chunking, in words; chunks follow sentence boundaries.
+    chunk_words: int = 150
+    chunk_max_words: int = 200
+    chunk_overlap_words: int = 30
+
+    # Retrieval.
+    retrieval: str = "hybrid"  # "hybrid", "dense" or "bm25"
+    top_k: int = 5  # passages handed to the reader
+    candidates: int = 30  # per ranking, before fusion
+    rrf_k: int = 60
+    index_type: str = "auto"  # "auto", "flat", "hnsw" or "ivf"
+
+    # Reading.
+    max_seq_len: int = 384
+    doc_stride: int = 128
+    max_answer_tokens: int = 30
+    reader_batch_size: int = 16
+    alternatives: int = 4
+    # Below this span probability the assistant abstains; None takes the reader's calibrated value.
+    answer_threshold: float | None = None
+
+    # Input limits.
+    max_question_chars: int = 1000
+    max_file_bytes: int = 20 * 1024 * 1024
+
+    # The chat.
+    host: str = "127.0.0.1"
+    port: int = 7860
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Defaults, then `QA_<FIELD>` environment variables, then explicit overrides."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"QA_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _parse(f.name, raw, f.type)
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        return settings.replace()  # normalises paths
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with some fields changed; paths become absolute."""
+        s = dataclasses.replace(self, **changes)
+        object.__setattr__(s, "corpus", Path(s.corpus).expanduser().resolve())
+        object.__setattr__(s, "index_dir", Path(s.index_dir).expanduser().resolve())
+        if s.retrieval not in ("hybrid", "dense", "bm25"):
+            raise ValueError(f"retrieval must be hybrid, dense or bm25, not {s.retrieval!r}")
+        if s.index_type not in ("auto", "flat", "hnsw", "ivf"):
+            raise ValueError(f"index_type must be auto, flat, hnsw or ivf, not {s.index_type!r}")
+        return s
+
+
+def _parse(name: str, raw: str, type_name: object) -> object:
+    text = str(type_name)
+    try:
+        if "float" in text:
+            return None if raw.lower() in ("", "none") else float(raw)
+        if "int" in text:
+            return int(raw)
+        if "Path" in text:
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"QA_{name.upper()}={raw!r} is not valid: {exc}") from exc

@@ -1,0 +1,189 @@
+"""Find documents under a corpus folder and read txt, md, html and pdf files into clean text."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+import ftfy
+
+from qa.types import Document
+
+log = logging.getLogger(__name__)
+
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+# Bump when cleaning changes, so that indexes built with the old cleaning are rebuilt.
+CLEANING_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not indexed, and why."""
+
+    source: str
+    reason: str
+
+
+def find_files(corpus: Path) -> list[Path]:
+    """Every supported file under `corpus`, sorted, skipping hidden entries and links that leave it."""
+    root = corpus.resolve()
+    found = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.suffix.lower() not in SUFFIXES or not path.is_file():
+            continue
+        if not path.resolve().is_relative_to(root):
+            log.warning("skipping %s: it links outside the corpus", rel.as_posix())
+            continue
+        found.append(path)
+    return found
+
+
+def source_name(corpus: Path, path: Path) -> str:
+    """The file's name relative to the corpus root, as cited in answers."""
+    return path.resolve().relative_to(corpus.resolve()).as_posix()
+
+
+def file_hash(data: bytes) -> str:
+    """The content hash the index keeps per document."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_document(corpus: Path, path: Path, max_bytes: int | None = None) -> Document | Skipped:
+    """Read and clean one file; a file that cannot be used comes back as `Skipped` with the reason."""
+    source = source_name(corpus, path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return Skipped(source, f"cannot be read: {exc.strerror}")
+    if max_bytes is not None and len(data) > max_bytes:
+        return Skipped(source, f"is larger than the limit of {max_bytes // (1024 * 1024)} MB")
+    try:
+        raw = extract_text(path.suffix.lower(), data)
+    except ValueError as exc:
+        return Skipped(source, str(exc))
+    text = clean_text(raw)
+    if not text:
+        return Skipped(source, "holds no text")
+    return Document(source=source, text=text, content_hash=file_hash(data))
+
+
+def extract_text(suffix: str, data: bytes) -> str:
+    """The raw text of a file's bytes, by its type; raises ValueError for binary or undecodable data."""
+    if suffix == ".pdf":
+        return _pdf_text(data)
+    text = _decode(data)
+    if suffix in (".html", ".htm"):
+        parser = _TextExtractor()
+        parser.feed(text)
+        parser.close()
+        return parser.text()
+    return text
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ValueError("is not valid UTF-16 text") from exc
+    if b"\x00" in data[:8192]:
+        raise ValueError("is binary, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"is not UTF-8 text (undecodable byte at offset {exc.start})") from exc
+    controls = sum(1 for ch in text[:8192] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    if controls > 0.05 * min(len(text), 8192):
+        raise ValueError("is binary, not text")
+    return text
+
+
+def _pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        return "\n\n".join(page.extract_text() or "" for page in reader.pages)
+    except (PyPdfError, ValueError, KeyError, OSError) as exc:
+        raise ValueError(f"is not a readable PDF ({exc})") from exc
+
+
+class _TextExtractor(HTMLParser):
+    """Text of an HTML page: block elements become paragraph breaks; script and style are dropped."""
+
+    BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+              "section", "article", "header", "footer", "blockquote", "pre", "title", "dd", "dt"}
+    HIDDEN = {"script", "style", "noscript", "template", "head"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.HIDDEN and tag != "head":
+            self._hidden += 1
+        if tag in self.BLOCKS:
+            self._parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN and tag != "head" and self._hidden:
+            self._hidden -= 1
+        if tag in self.BLOCKS:
+            self._parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self._parts.append(data.replace("\n", " "))
+
+    def text(self) -> str:
+        return "".join(self._parts)
+
+
+_INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_ENDS_SENTENCE = re.compile(r"[.!?:;\"'”’)\]]$")
+
+
+def clean_text(raw: str) -> str:
+    """Repair mojibake, fold white space, rejoin broken paragraphs and drop repeated ones."""
+    text = ftfy.fix_text(raw)
+    text = _INVISIBLE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    paragraphs: list[str] = []
+    for block in re.split(r"\n\s*\n", text):
+        lines = [_SPACES.sub(" ", line).strip() for line in block.split("\n")]
+        lines = [line for line in lines if line]
+        if not lines:
+            continue
+        # A blank line inside a sentence (a page or layout break) is not a paragraph break.
+        if paragraphs and not _ENDS_SENTENCE.search(paragraphs[-1]) and lines[0][0].islower():
+            paragraphs[-1] = f"{paragraphs[-1]} {lines[0]}"
+            lines = lines[1:]
+        for line in lines:
+            paragraphs.append(line)
+    return "\n\n".join(_drop_repeats(paragraphs))
+
+
+def _drop_repeats(paragraphs: list[str]) -> list[str]:
+    """Keep the first of exact repeated paragraphs (photo captions), and undo a paragraph said twice."""
+    seen: set[str] = set()
+    kept = []
+    for para in paragraphs:
+        half = len(para) // 2
+        if len(para) % 2 == 1 and para[:half] == para[half + 1:] and para[half] == " ":
+            para = para[:half]
+        if para in seen:
+            continue
+        seen.add(para)
+        kept.append(para)
+    return kept

@@ -1,0 +1,124 @@
+"""Builds and refreshes the store: documents -> chunking -> embedder -> store. Only changed files are redone."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.chunking import chunk_document
+from qa.config import Settings
+from qa.documents import CLEANING_VERSION, Skipped, file_hash, find_files, read_document, source_name
+from qa.embedder import Embedder
+from qa.errors import CorpusError
+from qa.store import IndexMismatchError, IndexSpec, Store, delete_index
+from qa.types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]  # (files done, files to do, current file)
+BATCH_CHUNKS = 256  # chunks embedded and committed together; bounds memory on large corpora
+
+
+@dataclass
+class IndexReport:
+    """What a refresh did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks: int = 0  # in the index afterwards
+
+    @property
+    def changed(self) -> bool:
+        """Whether the index was written."""
+        return bool(self.added or self.updated or self.removed)
+
+
+def index_spec(settings: Settings, embedder: Embedder) -> IndexSpec:
+    """The spec an index must match to be reused with these settings."""
+    return IndexSpec(
+        embedder=embedder.model_name, dimension=embedder.dimension, chunk_words=settings.chunk_words,
+        chunk_max_words=settings.chunk_max_words, chunk_overlap_words=settings.chunk_overlap_words,
+        cleaning_version=CLEANING_VERSION,
+    )
+
+
+def open_store(settings: Settings, embedder: Embedder) -> Store:
+    """Open the index for these settings; one built with other settings is discarded, with a warning."""
+    spec = index_spec(settings, embedder)
+    try:
+        return Store.open(settings.index_dir, spec)
+    except IndexMismatchError as exc:
+        log.warning("%s: rebuilding it", exc)
+        delete_index(settings.index_dir)
+        return Store.open(settings.index_dir, spec)
+
+
+def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool = False,
+            progress: Progress | None = None) -> IndexReport:
+    """Bring the index in line with the corpus folder: embed new and changed files, drop removed ones."""
+    corpus = settings.corpus
+    if not corpus.is_dir():
+        raise CorpusError(f"the corpus folder {corpus} does not exist")
+    if rebuild:
+        store.clear()
+    known = store.documents()
+    report = IndexReport()
+    todo: list[Path] = []
+    present: set[str] = set()
+    for path in find_files(corpus):
+        source = source_name(corpus, path)
+        present.add(source)
+        try:
+            digest = file_hash(path.read_bytes())
+        except OSError as exc:
+            report.skipped.append(Skipped(source, f"cannot be read: {exc.strerror}"))
+            continue
+        if source in known and known[source].content_hash == digest:
+            report.unchanged += 1
+        else:
+            todo.append(path)
+    report.removed = sorted(set(known) - present)
+    if report.removed:
+        store.write([], removed=report.removed)
+
+    batch: list[tuple[Document, list[Chunk]]] = []
+    for i, path in enumerate(todo):
+        if progress:
+            progress(i, len(todo), source_name(corpus, path))
+        doc = read_document(corpus, path, settings.max_file_bytes)
+        if isinstance(doc, Skipped):
+            log.warning("skipping %s: it %s", doc.source, doc.reason)
+            report.skipped.append(doc)
+            if doc.source in known:  # its old text is no longer what the file says
+                store.write([], removed=[doc.source])
+                report.removed.append(doc.source)
+            continue
+        (report.updated if doc.source in known else report.added).append(doc.source)
+        batch.append((doc, chunk_document(doc, settings.chunk_words, settings.chunk_max_words,
+                                          settings.chunk_overlap_words)))
+        if sum(len(c) for _, c in batch) >= BATCH_CHUNKS:
+            _commit(store, embedder, batch)
+            batch = []
+    _commit(store, embedder, batch)
+    if progress and todo:
+        progress(len(todo), len(todo), "")
+    if report.changed:
+        store.save()
+    report.chunks = store.chunk_count()
+    return report
+
+
+def _commit(store: Store, embedder: Embedder, batch: list[tuple[Document, list[Chunk]]]) -> None:
+    if not batch:
+        return
+    vectors = embedder.embed([c.text for _, chunks in batch for c in chunks])
+    rows, at = [], 0
+    for doc, chunks in batch:
+        rows.append((doc, chunks, vectors[at:at + len(chunks)]))
+        at += len(chunks)
+    store.write(rows)

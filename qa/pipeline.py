@@ -1,0 +1,155 @@
+"""`Assistant`: retriever -> reader -> `Answer`, with the citation; and the default `answer()`."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from qa.config import Settings
+from qa.embedder import Embedder
+from qa.errors import CorpusError, QuestionError
+from qa.indexer import IndexReport, Progress, open_store, refresh
+from qa.reader import Reader
+from qa.retriever import Retriever
+from qa.store import DocumentInfo, Store
+from qa.types import Answer, Hit, Span
+
+log = logging.getLogger(__name__)
+
+
+class Assistant:
+    """Answers questions about one corpus folder; models and index load on first use (`warm_up`)."""
+
+    def __init__(self, corpus: str | Path | None = None, index_dir: str | Path | None = None,
+                 **settings: object) -> None:
+        self.settings = Settings.load(corpus=corpus, index_dir=index_dir, **settings)
+        s = self.settings
+        self.embedder = Embedder(s.embedder_model, s.device)
+        self.reader = Reader(s.reader_model, s.device, s.max_seq_len, s.doc_stride, s.max_answer_tokens,
+                             s.reader_batch_size)
+        self._store: Store | None = None
+        self._retriever: Retriever | None = None
+        self._lock = threading.RLock()
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the models and open, building or refreshing, the index."""
+        self.reader.warm_up()
+        self.index()
+
+    @property
+    def store(self) -> Store:
+        """The open index (opened, not refreshed, on first use)."""
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.settings, self.embedder)
+                self._retriever = Retriever(self._store, self.embedder, self.settings.retrieval,
+                                            self.settings.candidates, self.settings.rrf_k)
+            return self._store
+
+    def index(self, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
+        """Bring the index in line with the corpus folder; only changed files are embedded again."""
+        with self._lock:
+            report = refresh(self.store, self.embedder, self.settings, rebuild=rebuild, progress=progress)
+            self._indexed = True
+        for skipped in report.skipped:
+            log.warning("skipped %s: it %s", skipped.source, skipped.reason)
+        return report
+
+    def _ensure_index(self) -> None:
+        if not getattr(self, "_indexed", False):
+            self.index()
+
+    # ---- asking ------------------------------------------------------------------------------
+
+    def check_question(self, question: str) -> str:
+        """The question stripped, or QuestionError when it cannot be asked."""
+        if not isinstance(question, str) or not question.strip():
+            raise QuestionError("the question is empty: type a question about the documents")
+        question = " ".join(question.split())
+        if len(question) > self.settings.max_question_chars:
+            raise QuestionError(f"the question is {len(question):,} characters long; "
+                                f"ask in at most {self.settings.max_question_chars:,}")
+        return question
+
+    def retrieve(self, question: str, top_k: int | None = None) -> list[Hit]:
+        """The passages the reader would read for this question."""
+        question = self.check_question(question)
+        self._ensure_index()
+        if self.store.chunk_count() == 0:
+            raise CorpusError(f"no readable documents in {self.settings.corpus}: add .txt, .md, .html or "
+                              "PDF files there and ask again")
+        return self._retriever.run(question, top_k or self.settings.top_k)
+
+    def ask(self, question: str) -> Answer:
+        """Answer from the documents with an exact, cited span, or abstain with `text == ""`."""
+        question = self.check_question(question)
+        hits = self.retrieve(question)
+        return self.read(question, hits)
+
+    def read(self, question: str, hits: list[Hit]) -> Answer:
+        """Read the retrieved passages and rank the spans across documents."""
+        if not hits:
+            return Answer(text="", score=0.0)
+        spans = self.reader.run(question, [h.chunk.text for h in hits], top_k=4 * (self.settings.alternatives + 1))
+        candidates = _distinct([_to_answer(span, hits[span.passage]) for span in spans])
+        threshold = self.settings.answer_threshold
+        threshold = self.reader.threshold if threshold is None else threshold
+        answerable = [(a, sp) for a, sp in candidates if a.score >= threshold and a.score > sp.no_answer_score]
+        alternatives = [a for a, _ in candidates][: self.settings.alternatives + 1]
+        if not answerable:
+            no_answer = max((sp.no_answer_score for sp in spans), default=1.0)
+            return Answer(text="", score=no_answer, alternatives=alternatives, passages=hits)
+        best = answerable[0][0]
+        best.alternatives = [a for a in alternatives if a is not best][: self.settings.alternatives]
+        best.passages = hits
+        return best
+
+    # ---- the corpus --------------------------------------------------------------------------
+
+    def documents(self) -> dict[str, DocumentInfo]:
+        """The indexed documents by source."""
+        self._ensure_index()
+        return self.store.documents()
+
+    def document_text(self, source: str) -> str | None:
+        """The cleaned text of an indexed document (what answer offsets point into), or None."""
+        return self.store.document_text(source)
+
+
+def _to_answer(span: Span, hit: Hit) -> tuple[Answer, Span]:
+    chunk = hit.chunk
+    return Answer(text=span.text, score=span.score, source=chunk.source, start=chunk.start + span.start,
+                  end=chunk.start + span.end, context=chunk.text, context_start=chunk.start), span
+
+
+def _distinct(candidates: list[tuple[Answer, Span]]) -> list[tuple[Answer, Span]]:
+    """Drop the same answer found again in an overlapping chunk (same file and offsets)."""
+    seen: set[tuple[str, int, int]] = set()
+    kept = []
+    for answer, span in candidates:
+        key = (answer.source, answer.start, answer.end)
+        if key not in seen:
+            seen.add(key)
+            kept.append((answer, span))
+    return kept
+
+
+_default: Assistant | None = None
+_default_lock = threading.Lock()
+
+
+def default_assistant() -> Assistant:
+    """The shared Assistant over `seeds/` (or QA_CORPUS), built once."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Assistant()
+        return _default
+
+
+def answer(question: str) -> Answer:
+    """Answer a question about the default corpus; builds or refreshes its index on first use."""
+    return default_assistant().ask(question)

@@ -1,0 +1,197 @@
+"""The extractive reader: question/passage windows, start/end logits, the best spans and a no-answer score.
+
+Featurisation (`featurize`, `answer_positions`) is shared by inference and `scripts/train_reader.py`.
+Scores follow Haystack 2's ExtractiveReader: a span's probability is the sigmoid of its summed
+start and end logits times a calibration factor, so spans from different passages are comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import ModelError, QuestionError
+from qa.types import Span
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_FILE = "qa_reader.json"  # written by the training script beside the weights
+DEFAULT_THRESHOLD = 0.5
+MIN_CONTEXT_TOKENS = 32
+
+
+@dataclass
+class Windows:
+    """Tokenised (question, passage) windows: model inputs plus the maps back to passage characters."""
+
+    inputs: dict  # input_ids, attention_mask (and token_type_ids), as numpy arrays
+    passage: list[int]  # window -> index of its (question, passage) pair
+    offsets: list[list[tuple[int, int] | None]]  # window -> token -> (start, end) in the passage, None outside it
+
+
+def featurize(tokenizer, questions: list[str], passages: list[str], max_seq_len: int, stride: int) -> Windows:
+    """Tokenise pairs into overlapping windows that hold the question and a stretch of the passage."""
+    enc = tokenizer(
+        questions, passages, truncation="only_second", max_length=max_seq_len, stride=stride,
+        return_overflowing_tokens=True, return_offsets_mapping=True, padding="longest",
+    )
+    offsets = []
+    for w in range(len(enc["input_ids"])):
+        seq = enc.sequence_ids(w)
+        offsets.append([tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], seq)])
+    inputs = {k: np.asarray(enc[k], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
+    return Windows(inputs=inputs, passage=list(enc["overflow_to_sample_mapping"]), offsets=offsets)
+
+
+def answer_positions(offsets: list[tuple[int, int] | None], start_char: int, end_char: int) -> tuple[int, int]:
+    """Token positions of an answer within one window, or (0, 0), the no-answer position, if it is not all there."""
+    tokens = [i for i, o in enumerate(offsets) if o is not None]
+    if not tokens or offsets[tokens[0]][0] > start_char or offsets[tokens[-1]][1] < end_char:
+        return 0, 0
+    start = next(i for i in tokens if offsets[i][1] > start_char)
+    end = next(i for i in reversed(tokens) if offsets[i][0] < end_char)
+    return (start, end) if start <= end else (0, 0)
+
+
+def _sigmoid(x: np.ndarray | float) -> np.ndarray | float:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def decode_spans(start_logits: np.ndarray, end_logits: np.ndarray, windows: Windows, passages: list[str],
+                 max_answer_tokens: int, calibration: float, top_k: int) -> list[Span]:
+    """The best distinct spans over all windows, best first; the same answer from two windows counts once."""
+    best: dict[tuple[int, int, int], Span] = {}
+    no_answer: dict[int, float] = {}
+    n_candidates = 20
+    for w, offsets in enumerate(windows.offsets):
+        p = windows.passage[w]
+        null = float(_sigmoid(calibration * (start_logits[w, 0] + end_logits[w, 0])))
+        no_answer[p] = min(no_answer.get(p, 1.0), null)
+        context = np.array([o is not None for o in offsets])
+        if not context.any():
+            continue
+        s = np.where(context, start_logits[w, : len(offsets)], -np.inf)
+        e = np.where(context, end_logits[w, : len(offsets)], -np.inf)
+        starts = np.argsort(-s)[:n_candidates]
+        ends = np.argsort(-e)[:n_candidates]
+        for si in starts:
+            if not np.isfinite(s[si]):
+                break
+            for ei in ends:
+                if not np.isfinite(e[ei]) or ei < si or ei - si + 1 > max_answer_tokens:
+                    continue
+                a, b = offsets[si][0], offsets[ei][1]
+                text = passages[p][a:b]
+                if not text.strip():
+                    continue
+                score = float(_sigmoid(calibration * (s[si] + e[ei])))
+                key = (p, a, b)
+                if key not in best or best[key].score < score:
+                    best[key] = Span(text=text, start=a, end=b, score=score, no_answer_score=0.0, passage=p)
+    spans = sorted(best.values(), key=lambda sp: -sp.score)[:top_k]
+    return [Span(sp.text, sp.start, sp.end, sp.score, no_answer[sp.passage], sp.passage) for sp in spans]
+
+
+class Reader:
+    """Any extractive QA model that AutoModelForQuestionAnswering loads; the model loads on `warm_up`."""
+
+    def __init__(self, model: str, device: str = "cpu", max_seq_len: int = 384, doc_stride: int = 128,
+                 max_answer_tokens: int = 30, batch_size: int = 16) -> None:
+        self.model_name = model
+        self.device = device
+        self.max_seq_len = max_seq_len
+        self.doc_stride = doc_stride
+        self.max_answer_tokens = max_answer_tokens
+        self.batch_size = batch_size
+        self.calibration = 0.1
+        self.threshold = DEFAULT_THRESHOLD
+        self._model = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load the tokenizer and model once; raises ModelError if they are missing or have no QA head."""
+        with self._lock:
+            if self._model is not None:
+                return
+            model, tokenizer = load_qa_model(self.model_name, self.device)
+            calib = Path(self.model_name) / CALIBRATION_FILE
+            if calib.is_file():
+                values = json.loads(calib.read_text(encoding="utf-8"))
+                self.calibration = float(values.get("calibration", self.calibration))
+                self.threshold = float(values.get("threshold", self.threshold))
+            self._tokenizer, self._model = tokenizer, model
+
+    def question_tokens(self, question: str) -> int:
+        """How many tokens the question takes in a window."""
+        self.warm_up()
+        return len(self._tokenizer(question, add_special_tokens=False)["input_ids"])
+
+    def run(self, question: str, passages: list[str], top_k: int = 5) -> list[Span]:
+        """The best answer spans for `question` in `passages`, best first."""
+        if not question or not question.strip():
+            raise QuestionError("the question is empty")
+        if not passages:
+            raise ValueError("there are no passages to read")
+        self.warm_up()
+        room = self.max_seq_len - 3 - MIN_CONTEXT_TOKENS
+        if (n := self.question_tokens(question)) > room:
+            raise QuestionError(f"the question is {n} tokens long; the reader reads at most {room} per window")
+        windows = featurize(self._tokenizer, [question] * len(passages), passages, self.max_seq_len, self.doc_stride)
+        start, end = self._logits(windows)
+        return decode_spans(start, end, windows, passages, self.max_answer_tokens, self.calibration, top_k)
+
+    def _logits(self, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        starts, ends = [], []
+        n = len(windows.passage)
+        with torch.inference_mode():
+            for i in range(0, n, self.batch_size):
+                batch = {k: torch.from_numpy(v[i:i + self.batch_size]).to(self.device) for k, v in windows.inputs.items()}
+                out = self._model(**batch)
+                starts.append(out.start_logits.float().cpu().numpy())
+                ends.append(out.end_logits.float().cpu().numpy())
+        return np.concatenate(starts), np.concatenate(ends)
+
+
+def load_qa_model(name: str, device: str = "cpu"):
+    """Load a QA model and its tokenizer from a folder or hub name, checking that it has a QA head."""
+    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
+
+    path = Path(name).expanduser()
+    local = path.is_dir()
+    if not local and (path.is_absolute() or name.startswith((".", "~")) or path.exists()):
+        raise ModelError(_missing_message(name))
+    source = str(path.resolve()) if local else name
+    try:
+        config = AutoConfig.from_pretrained(source, local_files_only=local)
+    except (OSError, ValueError) as exc:
+        raise ModelError(_missing_message(name) if local else f"cannot load the reader {name!r}: {exc}") from exc
+    if not any(a.endswith("ForQuestionAnswering") for a in (config.architectures or [])):
+        raise ModelError(f"the model at {name} has no question-answering head "
+                         f"(its architectures are {config.architectures}); give an extractive QA model")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
+        model, info = AutoModelForQuestionAnswering.from_pretrained(
+            source, local_files_only=local, output_loading_info=True)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the reader {name!r}: {exc}") from exc
+    if any("qa_outputs" in k for k in info.get("missing_keys", [])):
+        raise ModelError(f"the model at {name} has no trained question-answering head (qa_outputs is missing)")
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError(f"the reader {name!r} needs a fast tokenizer for character offsets")
+    # Weights ship in fp16; fp32 is what runs fast on CPUs, so upcast whatever dtype was loaded.
+    return model.float().to(device).eval(), tokenizer
+
+
+def _missing_message(name: str) -> str:
+    return (f"no reader model at {name}. The bundled reader is trained with scripts/train_reader.py on a GPU "
+            "(see models/README.md); or set QA_READER_MODEL to a local extractive QA model folder, "
+            "or to a hub name such as deepset/minilm-uncased-squad2 where a hub is reachable.")

@@ -1,0 +1,277 @@
+"""The persisted index under `embeddings/`: SQLite rows for documents and chunks, FAISS vectors, a manifest.
+
+SQLite is the source of truth and its transactions are atomic; it also keeps each chunk's vector,
+so the FAISS file is a derived copy. A FAISS file that is missing, damaged, or older than the
+SQLite rows (a crash between the two writes) is rebuilt from SQLite without re-embedding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.atomic import atomic_write_bytes
+from qa.errors import IndexError_
+from qa.types import Chunk, Document
+from qa.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+DB_NAME, FAISS_NAME, MANIFEST_NAME = "index.sqlite", "vectors.faiss", "manifest.json"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents(
+    source TEXT PRIMARY KEY, content_hash TEXT NOT NULL, text TEXT NOT NULL,
+    chunks INTEGER NOT NULL, indexed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks(
+    id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL, source TEXT NOT NULL,
+    start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='porter unicode61 remove_diacritics 2');
+"""
+
+# Words too common to help BM25; leaving them out also keeps FTS5 from scanning huge posting lists.
+_STOPWORDS = frozenset("""a an and are as at be by did do does for from had has have he her his how i in
+is it its of on or she that the their them they this to was were what when where which who whom whose
+why will with you your""".split())
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """What an index was built with; an index is only reused when all of it matches."""
+
+    embedder: str
+    dimension: int
+    chunk_words: int
+    chunk_max_words: int
+    chunk_overlap_words: int
+    cleaning_version: int
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A document as the index knows it."""
+
+    source: str
+    content_hash: str
+    chunks: int
+    indexed_at: float
+
+
+def chunk_key(chunk_id: str) -> int:
+    """The int64 key of a chunk in SQLite and FAISS, from its hex id."""
+    return int(chunk_id[:15], 16)
+
+
+class Store:
+    """Open with `Store.open(index_dir, spec)`; reads are thread-safe, writes go through `write`."""
+
+    def __init__(self, index_dir: Path, spec: IndexSpec, db: sqlite3.Connection, vectors: VectorIndex) -> None:
+        self.index_dir = index_dir
+        self.spec = spec
+        self._db = db
+        self.vectors = vectors
+        self._lock = threading.RLock()
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, index_dir: Path, spec: IndexSpec, create: bool = True) -> Store:
+        """Open the index; raises IndexError_ when it is damaged or was built with another spec."""
+        index_dir = Path(index_dir)
+        db_path = index_dir / DB_NAME
+        if not db_path.exists() and not create:
+            raise IndexError_(f"no index at {index_dir}: build one with `qa index`")
+        index_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=DELETE")
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(
+                f"the index file {db_path} is damaged ({exc}). Rebuild it with `qa index --rebuild`, "
+                f"or delete {index_dir} and ask again."
+            ) from exc
+        if row is None:
+            db.execute("INSERT INTO meta VALUES('spec', ?)", (json.dumps(asdict(spec), sort_keys=True),))
+            db.execute("INSERT OR REPLACE INTO meta VALUES('generation', '0')")
+        else:
+            built = json.loads(row[0])
+            if built != asdict(spec):
+                db.close()
+                diff = ", ".join(f"{k}: {built.get(k)!r} -> {v!r}" for k, v in asdict(spec).items() if built.get(k) != v)
+                raise IndexMismatchError(f"the index at {index_dir} was built with other settings ({diff})")
+        store = cls(index_dir, spec, db, VectorIndex(spec.dimension))
+        store._load_vectors()
+        return store
+
+    def _load_vectors(self) -> None:
+        path = self.index_dir / FAISS_NAME
+        manifest = self.manifest()
+        count = self.chunk_count()
+        if path.exists():
+            try:
+                vectors = VectorIndex.load(path, self.spec.dimension)
+                if manifest.get("generation") == self.generation() and len(vectors) == count:
+                    self.vectors = vectors
+                    return
+                log.warning("%s is older than %s: rebuilding it from the stored vectors", path, DB_NAME)
+            except RuntimeError as exc:
+                log.warning("%s is damaged (%s): rebuilding it from the stored vectors", path, str(exc).splitlines()[0])
+        elif count:
+            log.warning("%s is missing: rebuilding it from the stored vectors", path)
+        self.vectors = VectorIndex(self.spec.dimension)
+        for ids, vecs in self._stored_vectors():
+            self.vectors.add(ids, vecs)
+        self._save_derived()
+
+    def _stored_vectors(self, batch: int = 4096):
+        cursor = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
+        while rows := cursor.fetchmany(batch):
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            yield ids, vecs
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def generation(self) -> int:
+        """Counts committed writes; the FAISS file is current when the manifest records the same."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def manifest(self) -> dict:
+        """The manifest as last written, or {} when it is missing or unreadable."""
+        try:
+            return json.loads((self.index_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def chunk_count(self) -> int:
+        """How many chunks are indexed."""
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
+
+    def documents(self) -> dict[str, DocumentInfo]:
+        """Every indexed document by source."""
+        with self._lock:
+            rows = self._db.execute("SELECT source, content_hash, chunks, indexed_at FROM documents ORDER BY source")
+            return {r[0]: DocumentInfo(*r) for r in rows}
+
+    def document_text(self, source: str) -> str | None:
+        """The cleaned text of an indexed document, which answer offsets refer to."""
+        with self._lock:
+            row = self._db.execute("SELECT text FROM documents WHERE source=?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def chunks(self, keys: list[int]) -> dict[int, Chunk]:
+        """The chunks with these keys."""
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        with self._lock:
+            rows = self._db.execute(
+                f'SELECT c.id, c.chunk_id, c.source, c.start, c."end", f.text FROM chunks c '
+                f"JOIN chunks_fts f ON f.rowid = c.id WHERE c.id IN ({marks})", keys).fetchall()
+        return {r[0]: Chunk(id=r[1], source=r[2], start=r[3], end=r[4], text=r[5]) for r in rows}
+
+    def search_dense(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
+        """For each query vector, the (chunk key, cosine) of its `k` nearest chunks."""
+        with self._lock:
+            scores, ids = self.vectors.search(queries, k)
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
+                for row_ids, row_scores in zip(ids, scores)]
+
+    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
+        """The (chunk key, BM25 score) of the `k` best keyword matches, best first."""
+        terms = list(dict.fromkeys(t for t in _TOKEN.findall(query.lower()) if t not in _STOPWORDS))
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+                (match, k)).fetchall()
+        return [(r[0], -r[1]) for r in rows]  # FTS5 scores are negated BM25
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def write(self, documents: list[tuple[Document, list[Chunk], np.ndarray]], removed: list[str] = ()) -> None:
+        """Replace these documents' chunks and drop the removed ones, in one transaction."""
+        now = time.time()
+        with self._lock:
+            old_keys: list[int] = []
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for source in [*removed, *(d.source for d, _, _ in documents)]:
+                    old_keys += [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE source=?", (source,))]
+                    self._db.execute("DELETE FROM chunks WHERE source=?", (source,))
+                    self._db.execute("DELETE FROM documents WHERE source=?", (source,))
+                if old_keys:
+                    self._db.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(k,) for k in old_keys])
+                for doc, chunks, vecs in documents:
+                    self._db.execute("INSERT INTO documents VALUES(?,?,?,?,?)",
+                                     (doc.source, doc.content_hash, doc.text, len(chunks), now))
+                    rows = [(chunk_key(c.id), c.id, c.source, c.start, c.end, vecs[i].astype(np.float32).tobytes())
+                            for i, c in enumerate(chunks)]
+                    self._db.executemany("INSERT INTO chunks VALUES(?,?,?,?,?,?)", rows)
+                    self._db.executemany("INSERT INTO chunks_fts(rowid, text) VALUES(?,?)",
+                                         [(chunk_key(c.id), c.text) for c in chunks])
+                self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self.vectors.remove(np.array(old_keys, dtype=np.int64))
+            for _, chunks, vecs in documents:
+                self.vectors.add(np.array([chunk_key(c.id) for c in chunks], dtype=np.int64), vecs)
+
+    def save(self) -> None:
+        """Persist the FAISS copy and the manifest after writes; SQLite is already durable."""
+        with self._lock:
+            self._save_derived()
+
+    def _save_derived(self) -> None:
+        self.vectors.save(self.index_dir / FAISS_NAME)
+        docs = self.documents()
+        manifest = {
+            "spec": asdict(self.spec),
+            "generation": self.generation(),
+            "index_type": self.vectors.kind,
+            "vectors": len(self.vectors),
+            "built_at": max((d.indexed_at for d in docs.values()), default=None),
+            "documents": {s: {"sha256": d.content_hash, "chunks": d.chunks} for s, d in docs.items()},
+        }
+        atomic_write_bytes(self.index_dir / MANIFEST_NAME, json.dumps(manifest, indent=1).encode())
+
+    def clear(self) -> None:
+        """Remove every document (for a rebuild)."""
+        self.write([], removed=list(self.documents()))
+
+
+class IndexMismatchError(IndexError_):
+    """The index on disk was built with another embedder or other settings."""
+
+
+def delete_index(index_dir: Path) -> None:
+    """Remove the index files, so that the next open starts empty."""
+    for name in (DB_NAME, f"{DB_NAME}-journal", FAISS_NAME, MANIFEST_NAME):
+        (Path(index_dir) / name).unlink(missing_ok=True)
