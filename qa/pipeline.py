@@ -86,6 +86,7 @@ class Assistant:
     def ask(self, question: str) -> Answer:
         """Answer from the documents with an exact, cited span, or abstain with `text == ""`."""
         question = self.check_question(question)
+        self.reader.warm_up()  # a missing reader fails before any indexing work
         hits = self.retrieve(question)
         return self.read(question, hits)
 

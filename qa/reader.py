@@ -135,30 +135,51 @@ class Reader:
 
     def run(self, question: str, passages: list[str], top_k: int = 5) -> list[Span]:
         """The best answer spans for `question` in `passages`, best first."""
-        if not question or not question.strip():
-            raise QuestionError("the question is empty")
-        if not passages:
-            raise ValueError("there are no passages to read")
+        return self.run_many([(question, passages)], top_k)[0]
+
+    def run_many(self, items: list[tuple[str, list[str]]], top_k: int = 5) -> list[list[Span]]:
+        """`run` for several questions, each with its own passages, batched together."""
         self.warm_up()
         room = self.max_seq_len - 3 - MIN_CONTEXT_TOKENS
-        if (n := self.question_tokens(question)) > room:
-            raise QuestionError(f"the question is {n} tokens long; the reader reads at most {room} per window")
-        windows = featurize(self._tokenizer, [question] * len(passages), passages, self.max_seq_len, self.doc_stride)
+        for question, passages in items:
+            if not question or not question.strip():
+                raise QuestionError("the question is empty")
+            if not passages:
+                raise ValueError("there are no passages to read")
+            if (n := self.question_tokens(question)) > room:
+                raise QuestionError(f"the question is {n} tokens long; the reader reads at most {room} per window")
+        questions = [q for q, passages in items for _ in passages]
+        flat = [p for _, passages in items for p in passages]
+        windows = featurize(self._tokenizer, questions, flat, self.max_seq_len, self.doc_stride)
         start, end = self._logits(windows)
-        return decode_spans(start, end, windows, passages, self.max_answer_tokens, self.calibration, top_k)
+        results, first = [], 0
+        for _, passages in items:
+            pairs = range(first, first + len(passages))
+            rows = [w for w, p in enumerate(windows.passage) if p in pairs]
+            sub = Windows(inputs={}, passage=[windows.passage[w] - first for w in rows],
+                          offsets=[windows.offsets[w] for w in rows])
+            results.append(decode_spans(start[rows], end[rows], sub, passages, self.max_answer_tokens,
+                                        self.calibration, top_k))
+            first += len(passages)
+        return results
 
     def _logits(self, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        starts, ends = [], []
-        n = len(windows.passage)
+        n, width = windows.inputs["input_ids"].shape
+        start = np.full((n, width), -np.inf, dtype=np.float32)
+        end = np.full((n, width), -np.inf, dtype=np.float32)
+        lengths = windows.inputs["attention_mask"].sum(axis=1)
         with torch.inference_mode():
             for i in range(0, n, self.batch_size):
-                batch = {k: torch.from_numpy(v[i:i + self.batch_size]).to(self.device) for k, v in windows.inputs.items()}
+                # Cut each batch to its own longest window: padding costs as much as text.
+                cut = int(lengths[i:i + self.batch_size].max())
+                batch = {k: torch.from_numpy(v[i:i + self.batch_size, :cut]).to(self.device)
+                         for k, v in windows.inputs.items()}
                 out = self._model(**batch)
-                starts.append(out.start_logits.float().cpu().numpy())
-                ends.append(out.end_logits.float().cpu().numpy())
-        return np.concatenate(starts), np.concatenate(ends)
+                start[i:i + self.batch_size, :cut] = out.start_logits.float().cpu().numpy()
+                end[i:i + self.batch_size, :cut] = out.end_logits.float().cpu().numpy()
+        return start, end
 
 
 def load_qa_model(name: str, device: str = "cpu"):

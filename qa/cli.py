@@ -1,0 +1,247 @@
+"""The `qa` command: index, ask, eval and serve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from qa.errors import QAError
+
+
+def _quiet_libraries() -> None:
+    # Library progress bars and load reports are noise on a command line; our own progress stays.
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    logging.basicConfig(level=logging.WARNING, format="qa: %(message)s")
+    for name in ("transformers", "sentence_transformers", "httpx", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    return {k: v for k, v in {
+        "corpus": getattr(args, "corpus", None), "index_dir": getattr(args, "index_dir", None),
+        "reader_model": args.reader, "embedder_model": args.embedder, "retrieval": args.retrieval,
+        "answer_threshold": args.threshold, "top_k": args.top_k,
+    }.items() if v is not None}
+
+
+def _assistant(args: argparse.Namespace, **extra):
+    from qa.pipeline import Assistant
+
+    return Assistant(**{**_settings(args), **extra})
+
+
+def _progress_bar(desc: str):
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int, current: str = "") -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="file", file=sys.stderr, disable=total < 20 or None)
+        bar.n = done
+        bar.set_postfix_str(current[-40:], refresh=False)
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+# ---- commands ------------------------------------------------------------------------------------
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build or refresh the index."""
+    assistant = _assistant(args)
+    report = assistant.index(rebuild=args.rebuild, progress=_progress_bar("indexing"))
+    print(f"{assistant.settings.corpus}: {len(report.added)} added, {len(report.updated)} updated, "
+          f"{len(report.removed)} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped; "
+          f"{report.chunks} chunks in {assistant.settings.index_dir}")
+    for s in report.skipped:
+        print(f"  skipped {s.source}: it {s.reason}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer one question and print the citation."""
+    assistant = _assistant(args)
+    answer = assistant.ask(args.question)
+    if args.json:
+        fields = ("text", "score", "source", "start", "end", "context")
+        out = {k: getattr(answer, k) for k in fields}
+        out["alternatives"] = [{k: getattr(a, k) for k in fields[:5]} for a in answer.alternatives]
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    if answer.abstained:
+        print(f"The documents do not answer this (no-answer score {answer.score:.2f}).")
+        for hit in answer.passages[:3]:
+            print(f"  closest: {hit.chunk.source}: {_shorten(hit.chunk.text, 160)}")
+        return 0
+    print(f"Answer: {answer.text}")
+    print(f"Score:  {answer.score:.2f} ({confidence_words(answer.score)} confidence)")
+    print(f"Source: {answer.source}, characters {answer.start}-{answer.end}")
+    print(f"        {marked_sentence(answer, bold=sys.stdout.isatty())}")
+    for alt in answer.alternatives:
+        print(f"  also: {alt.text!r} ({alt.score:.2f}) in {alt.source}")
+    return 0
+
+
+def confidence_words(score: float) -> str:
+    """How sure an answer is, in a word."""
+    return "high" if score >= 0.8 else "medium" if score >= 0.6 else "low"
+
+
+def marked_sentence(answer, bold: bool = False) -> str:
+    """The sentence of the context that holds the answer, with the answer marked."""
+    from qa.chunking import sentence_spans
+
+    ctx, at = answer.context, answer.start - answer.context_start
+    end = at + len(answer.text)
+    s, e = next(((s, e) for s, e in sentence_spans(ctx) if s <= at < e), (0, len(ctx)))
+    s, e = min(s, at), max(e, end)
+    left, right = ("\033[1m", "\033[0m") if bold else ("**", "**")
+    return f"{ctx[s:at]}{left}{ctx[at:end]}{right}{ctx[end:e]}"
+
+
+def _shorten(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score a question set: JSONL over a corpus, or SQuAD (reader-only or end to end)."""
+    from tqdm import tqdm
+
+    from qa import evaluate as ev
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise QAError(f"no question set at {path}")
+    if ev.is_squad(path):
+        squad = ev.load_squad(path, split=args.split)
+        questions = ev.sample(squad.questions, args.limit)
+    else:
+        squad = None
+        questions = ev.sample(ev.load_jsonl(path), args.limit)
+    if not questions:
+        raise QAError(f"{path} holds no questions")
+
+    if args.reader_only:
+        if squad is None:
+            raise QAError("--reader-only needs a SQuAD file: it reads each question against its gold paragraph")
+        from qa.config import Settings
+        from qa.reader import Reader
+
+        s = Settings.load(**_settings(args))
+        reader = Reader(s.reader_model, s.device, s.max_seq_len, s.doc_stride, s.max_answer_tokens,
+                        s.reader_batch_size)
+        predictions, seconds = ev.timed(ev.run_reader_only, reader, questions, s.answer_threshold)
+        metrics = ev.score(predictions, reader_only=True)
+    else:
+        with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
+            extra = {}
+            if squad is not None:  # the paragraphs become the corpus, in a temporary index
+                work = Path(args.workdir) if args.workdir else Path(tmp)
+                ev.write_corpus(squad.paragraphs, work / "corpus")
+                extra = {"corpus": work / "corpus", "index_dir": work / "index"}
+            assistant = _assistant(args, **extra)
+            assistant.index(progress=_progress_bar("indexing"))
+            bar = tqdm(total=len(questions), desc="asking", unit="q", file=sys.stderr, disable=None)
+            predictions, seconds = ev.timed(ev.run_pipeline, assistant, questions,
+                                            progress=lambda done, total: bar.update(1))
+            bar.close()
+            metrics = ev.score(predictions)
+            metrics["retrieval"] = assistant.settings.retrieval
+    metrics["seconds_per_question"] = round(seconds / len(questions), 4)
+    for key, value in metrics.items():
+        if value is not None:
+            print(f"{key:>20}: {value}")
+    if args.json:
+        print(json.dumps(metrics))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the browser chat."""
+    import importlib.util
+
+    from qa.config import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("qa_app", PROJECT_ROOT / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    assistant = _assistant(args)
+    app.serve(assistant, host=args.host or assistant.settings.host, port=args.port or assistant.settings.port)
+    return 0
+
+
+# ---- arguments -----------------------------------------------------------------------------------
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line grammar."""
+    p = argparse.ArgumentParser(prog="qa", description="Exact, cited answers from a folder of documents.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, corpus: bool = True) -> None:
+        if corpus:
+            sp.add_argument("--corpus", help="folder of documents (default: seeds/, or QA_CORPUS)")
+            sp.add_argument("--index-dir", help="where the index lives (default: embeddings/, or QA_INDEX_DIR)")
+        sp.add_argument("--reader", help="extractive QA model: a local folder or a hub name")
+        sp.add_argument("--embedder", help="sentence-transformers model: a local folder or a hub name")
+        sp.add_argument("--retrieval", choices=("hybrid", "dense", "bm25"), help="how passages are found")
+        sp.add_argument("--threshold", type=float, help="abstain below this answer score")
+        sp.add_argument("--top-k", type=int, help="passages the reader reads")
+
+    sp = sub.add_parser("index", help="build or refresh the index")
+    common(sp)
+    sp.add_argument("--rebuild", action="store_true", help="embed every document again")
+    sp.set_defaults(run=cmd_index)
+
+    sp = sub.add_parser("ask", help="answer one question")
+    common(sp)
+    sp.add_argument("question")
+    sp.add_argument("--json", action="store_true", help="print the answer as JSON")
+    sp.set_defaults(run=cmd_ask)
+
+    sp = sub.add_parser("eval", help="score a question set (JSONL, or SQuAD .json/.json.gz)")
+    common(sp)
+    sp.add_argument("file")
+    sp.add_argument("--reader-only", action="store_true", help="SQuAD: read each question against its paragraph")
+    sp.add_argument("--limit", type=int, help="a reproducible subset of this many questions")
+    sp.add_argument("--split", choices=("all", "report", "train"), default="all",
+                    help="SQuAD v2.0: the half of the articles to use (report = never trained or calibrated on)")
+    sp.add_argument("--workdir", help="SQuAD end to end: keep the paragraph corpus and its index here")
+    sp.add_argument("--json", action="store_true", help="end with the metrics as one JSON line")
+    sp.set_defaults(run=cmd_eval)
+
+    sp = sub.add_parser("serve", help="start the browser chat")
+    common(sp)
+    sp.add_argument("--host")
+    sp.add_argument("--port", type=int)
+    sp.set_defaults(run=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `qa` console script."""
+    args = parser().parse_args(argv)
+    _quiet_libraries()
+    try:
+        return args.run(args)
+    except QAError as exc:
+        print(f"qa: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Evaluation: SQuAD-normalised EM and F1, retrieval recall, abstention, and the runners behind `qa eval`."""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import random
+import re
+import string
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.atomic import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of a question set; no answers and no source means the corpus cannot answer it."""
+
+    id: str
+    question: str
+    answers: tuple[str, ...]
+    source: str | None  # gold file (JSONL) or paragraph file (SQuAD)
+    context: str | None = None  # the gold paragraph, for reader-only SQuAD evaluation
+
+    @property
+    def answerable(self) -> bool:
+        """Whether the question has a gold answer."""
+        return bool(self.answers)
+
+
+# ---- metrics: the official SQuAD normalisation ---------------------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, white space folded."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, golds: tuple[str, ...] | list[str]) -> float:
+    """1.0 if the prediction equals any gold answer after normalisation; an abstention matches no answers."""
+    if not golds:
+        return float(prediction == "")
+    return max(float(normalize_answer(prediction) == normalize_answer(g)) for g in golds)
+
+
+def f1_score(prediction: str, golds: tuple[str, ...] | list[str]) -> float:
+    """Token-overlap F1, the maximum over gold answers; an abstention scores 1.0 only on no answers."""
+    if not golds:
+        return float(prediction == "")
+    return max(_f1(prediction, g) for g in golds)
+
+
+def _f1(prediction: str, gold: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    common = collections.Counter(pred) & collections.Counter(ref)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def _pct(values: list[float]) -> float | None:
+    return round(100.0 * sum(values) / len(values), 2) if values else None
+
+
+# ---- question sets -------------------------------------------------------------------------------
+
+def is_squad(path: Path) -> bool:
+    """Whether a question-set file is SQuAD JSON rather than JSONL."""
+    name = path.name.lower()
+    return name.endswith(".json") or name.endswith(".json.gz")
+
+
+def load_jsonl(path: Path) -> list[Question]:
+    """Read the contract's JSONL format: {"id", "question", "answers": [...], "source": name or null}."""
+    questions = []
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            questions.append(Question(str(row.get("id", n)), row["question"], tuple(row.get("answers") or ()),
+                                      row.get("source")))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}, line {n}: not a question object ({exc})") from exc
+    return questions
+
+
+@dataclass
+class SquadSet:
+    """A SQuAD file: its paragraphs as documents (name -> text) and its questions."""
+
+    paragraphs: dict[str, str] = field(default_factory=dict)
+    questions: list[Question] = field(default_factory=list)
+    version2: bool = False
+
+
+def paragraph_name(article: int, paragraph: int) -> str:
+    """The file name a SQuAD paragraph gets when it becomes a document."""
+    return f"a{article:03d}_p{paragraph:03d}.txt"
+
+
+def report_half(title: str) -> bool:
+    """Whether a SQuAD v2.0 article is in the half we report on; the other half trains and calibrates."""
+    import hashlib
+
+    return hashlib.sha1(title.encode("utf-8")).digest()[0] % 2 == 1
+
+
+def load_squad(path: Path, split: str = "all") -> SquadSet:
+    """Read SQuAD JSON (.json or .json.gz); `split` keeps "all" articles, or the v2 "report" or "train" half."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    out = SquadSet()
+    for a, article in enumerate(data):
+        if split != "all" and report_half(article["title"]) != (split == "report"):
+            continue
+        for p, para in enumerate(article["paragraphs"]):
+            name = paragraph_name(a, p)
+            out.paragraphs[name] = para["context"]
+            for qa in para["qas"]:
+                impossible = bool(qa.get("is_impossible"))
+                out.version2 |= "is_impossible" in qa
+                answers = () if impossible else tuple(dict.fromkeys(x["text"] for x in qa["answers"]))
+                out.questions.append(Question(qa["id"], qa["question"], answers, None if impossible else name,
+                                              para["context"]))
+    return out
+
+
+def sample(questions: list[Question], limit: int | None, seed: int = 0) -> list[Question]:
+    """A reproducible subset of `limit` questions, in their original order."""
+    if not limit or limit >= len(questions):
+        return questions
+    keep = set(random.Random(seed).sample(range(len(questions)), limit))
+    return [q for i, q in enumerate(questions) if i in keep]
+
+
+# ---- runners -------------------------------------------------------------------------------------
+
+@dataclass
+class Prediction:
+    """What the system said for one question."""
+
+    question: Question
+    text: str
+    source: str | None
+    retrieved: list[str]  # sources of the retrieved passages, best first
+
+
+def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
+    """The metrics of the contract, in percent, plus `n`."""
+    em = [exact_match(p.text, p.question.answers) for p in predictions]
+    f1 = [f1_score(p.text, p.question.answers) for p in predictions]
+    answerable = [p for p in predictions if p.question.answerable]
+    unanswerable = [p for p in predictions if not p.question.answerable]
+    result = {"exact_match": _pct(em), "f1": _pct(f1)}
+    if not reader_only:
+        result["source_accuracy"] = _pct([float(p.source == p.question.source) for p in answerable])
+        result["recall@5"] = _pct([float(p.question.source in p.retrieved[:5]) for p in answerable])
+        result["mrr"] = _pct([next((1.0 / r for r, s in enumerate(p.retrieved, 1) if s == p.question.source), 0.0)
+                              for p in answerable])
+    result["has_answer_f1"] = _pct([f1_score(p.text, p.question.answers) for p in answerable])
+    result["no_answer_accuracy"] = _pct([float(p.text == "") for p in unanswerable])
+    result["n"] = len(predictions)
+    return result
+
+
+def run_reader_only(reader, questions: list[Question], threshold: float | None = None,
+                    batch: int = 32) -> list[Prediction]:
+    """Read every question against its own gold paragraph, as SQuAD scores a reader."""
+    reader.warm_up()
+    threshold = reader.threshold if threshold is None else threshold
+    predictions = []
+    for i in range(0, len(questions), batch):
+        group = questions[i:i + batch]
+        results = reader.run_many([(q.question, [q.context]) for q in group], top_k=1)
+        for q, spans in zip(group, results):
+            best = spans[0] if spans else None
+            keep = best is not None and best.score >= threshold and best.score > best.no_answer_score
+            predictions.append(Prediction(q, best.text if keep else "", q.source, [q.source]))
+    return predictions
+
+
+def run_pipeline(assistant, questions: list[Question], progress=None) -> list[Prediction]:
+    """Ask every question through the whole pipeline: retrieval, reading, abstention."""
+    predictions = []
+    for i, q in enumerate(questions):
+        answer = assistant.ask(q.question)
+        predictions.append(Prediction(q, answer.text, answer.source, [h.chunk.source for h in answer.passages]))
+        if progress:
+            progress(i + 1, len(questions))
+    return predictions
+
+
+def write_corpus(paragraphs: dict[str, str], folder: Path) -> None:
+    """Write SQuAD paragraphs as one text file each, the corpus of an end-to-end evaluation."""
+    folder.mkdir(parents=True, exist_ok=True)
+    wanted = set(paragraphs)
+    for old in folder.glob("*.txt"):
+        if old.name not in wanted:
+            old.unlink()
+    for name, text in paragraphs.items():
+        path = folder / name
+        data = text.encode("utf-8")
+        if not path.exists() or path.read_bytes() != data:
+            atomic_write_bytes(path, data)
+
+
+def timed(fn, *args, **kwargs):
+    """Run fn and return (result, seconds)."""
+    t = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - t
