@@ -16,6 +16,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o644)  # mkstemp makes files private; an index is as readable as its corpus
     try:
         yield tmp_path
         with open(tmp_path, "rb") as f:

@@ -9,7 +9,7 @@ from qa.types import Chunk, Document
 
 # A sentence ends at . ! or ? (maybe followed by quotes or brackets) before white space and a
 # capital, digit or quote; a paragraph break always ends one. Common abbreviations do not.
-_BOUNDARY = re.compile(r"""(?<=[.!?])["'”’)\]]*\s+(?=["'“‘(\[]?[A-Z0-9])|\n\s*\n""")
+_BOUNDARY = re.compile(r"""(?<=[.!?])(?P<close>["'”’)\]]*)\s+(?=["'“‘(\[]?[A-Z0-9])|\n\s*\n""")
 _ABBREVIATIONS = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|No|Nos|Co|Corp|Inc|Ltd|Jr|Sr|vs|etc|e\.g|i\.e|U\.S|a\.m|p\.m)|\b[A-Z])\.$")
 _WORD = re.compile(r"\S+")
 
@@ -21,8 +21,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for match in _BOUNDARY.finditer(text):
         if _ABBREVIATIONS.search(text[max(0, match.start() - 6):match.start()]):
             continue
-        if text[start:match.start()].strip():
-            spans.append((start, match.start()))
+        end = match.end("close") if match.group("close") is not None else match.start()  # keep closing quotes
+        if text[start:end].strip():
+            spans.append((start, end))
         start = match.end()
     if text[start:].strip():
         spans.append((start, len(text.rstrip())))
@@ -67,9 +68,10 @@ def chunk_document(doc: Document, words: int = 150, max_words: int = 200, overla
         chunks.append(Chunk(chunk_id(doc.source, start, end), doc.source, start, end, doc.text[start:end]))
         if j >= len(units):
             break
-        # Step back over whole sentences worth at most `overlap_words`, but always move forward.
+        # Step back over whole sentences worth at most `overlap_words`, but always move forward, and leave
+        # room for the next new sentence: a chunk of overlap alone would lie inside this one.
         back, k = 0, j
-        while k - 1 > i and back + units[k - 1][2] <= overlap_words:
+        while k - 1 > i and back + units[k - 1][2] <= min(overlap_words, max_words - units[j][2]):
             k -= 1
             back += units[k][2]
         i = k

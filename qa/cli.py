@@ -86,17 +86,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print(f"  closest: {hit.chunk.source}: {_shorten(hit.chunk.text, 160)}")
         return 0
     print(f"Answer: {answer.text}")
-    print(f"Score:  {answer.score:.2f} ({confidence_words(answer.score)} confidence)")
+    print(f"Score:  {answer.score:.2f} ({answer.confidence} confidence)")
     print(f"Source: {answer.source}, characters {answer.start}-{answer.end}")
     print(f"        {marked_sentence(answer, bold=sys.stdout.isatty())}")
     for alt in answer.alternatives:
         print(f"  also: {alt.text!r} ({alt.score:.2f}) in {alt.source}")
     return 0
-
-
-def confidence_words(score: float) -> str:
-    """How sure an answer is, in a word."""
-    return "high" if score >= 0.8 else "medium" if score >= 0.6 else "low"
 
 
 def marked_sentence(answer, bold: bool = False) -> str:
@@ -125,12 +120,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise QAError(f"no question set at {path}")
-    if ev.is_squad(path):
-        squad = ev.load_squad(path, split=args.split)
-        questions = ev.sample(squad.questions, args.limit)
-    else:
-        squad = None
-        questions = ev.sample(ev.load_jsonl(path), args.limit)
+    try:
+        if ev.is_squad(path):
+            squad = ev.load_squad(path, split=args.split)
+            questions = ev.sample(squad.questions, args.limit)
+        else:
+            squad = None
+            questions = ev.sample(ev.load_jsonl(path), args.limit)
+    except ValueError as exc:  # a malformed question set: say where, without a traceback
+        raise QAError(str(exc)) from exc
     if not questions:
         raise QAError(f"{path} holds no questions")
 
@@ -154,13 +152,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 extra = {"corpus": work / "corpus", "index_dir": work / "index"}
             assistant = _assistant(args, **extra)
             assistant.index(progress=_progress_bar("indexing"))
-            bar = tqdm(total=len(questions), desc="asking", unit="q", file=sys.stderr, disable=None)
-            predictions, seconds = ev.timed(ev.run_pipeline, assistant, questions,
-                                            progress=lambda done, total: bar.update(1))
-            bar.close()
-            metrics = ev.score(predictions)
+            if args.retrieval_only:
+                predictions, seconds = ev.timed(ev.run_retrieval, assistant, questions)
+                metrics = ev.score_retrieval(predictions)
+            else:
+                bar = tqdm(total=len(questions), desc="asking", unit="q", file=sys.stderr, disable=None)
+                predictions, seconds = ev.timed(ev.run_pipeline, assistant, questions,
+                                                progress=lambda done, total: bar.update(1))
+                bar.close()
+                metrics = ev.score(predictions)
             metrics["retrieval"] = assistant.settings.retrieval
-    metrics["seconds_per_question"] = round(seconds / len(questions), 4)
+    metrics["seconds_per_question"] = round(seconds / max(1, metrics["n"]), 4)
     for key, value in metrics.items():
         if value is not None:
             print(f"{key:>20}: {value}")
@@ -215,6 +217,8 @@ def parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("file")
     sp.add_argument("--reader-only", action="store_true", help="SQuAD: read each question against its paragraph")
+    sp.add_argument("--retrieval-only", action="store_true",
+                    help="measure the retriever alone (recall@1, recall@5, MRR of the gold source); no reading")
     sp.add_argument("--limit", type=int, help="a reproducible subset of this many questions")
     sp.add_argument("--split", choices=("all", "report", "train"), default="all",
                     help="SQuAD v2.0: the half of the articles to use (report = never trained or calibrated on)")

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 # Bump when cleaning changes, so that indexes built with the old cleaning are rebuilt.
-CLEANING_VERSION = 1
+CLEANING_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -34,15 +34,20 @@ def find_files(corpus: Path) -> list[Path]:
     """Every supported file under `corpus`, sorted, skipping hidden entries and links that leave it."""
     root = corpus.resolve()
     found = []
+    seen: set[Path] = set()
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue
         if path.suffix.lower() not in SUFFIXES or not path.is_file():
             continue
-        if not path.resolve().is_relative_to(root):
+        target = path.resolve()
+        if not target.is_relative_to(root):
             log.warning("skipping %s: it links outside the corpus", rel.as_posix())
             continue
+        if target in seen:  # a link to a file already found: same source, read once
+            continue
+        seen.add(target)
         found.append(path)
     return found
 
@@ -65,7 +70,8 @@ def read_document(corpus: Path, path: Path, max_bytes: int | None = None) -> Doc
     except OSError as exc:
         return Skipped(source, f"cannot be read: {exc.strerror}")
     if max_bytes is not None and len(data) > max_bytes:
-        return Skipped(source, f"is larger than the limit of {max_bytes // (1024 * 1024)} MB")
+        limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes:,} bytes"
+        return Skipped(source, f"is larger than the limit of {limit}")
     try:
         raw = extract_text(path.suffix.lower(), data)
     except ValueError as exc:
@@ -165,12 +171,12 @@ def clean_text(raw: str) -> str:
         lines = [line for line in lines if line]
         if not lines:
             continue
-        # A blank line inside a sentence (a page or layout break) is not a paragraph break.
-        if paragraphs and not _ENDS_SENTENCE.search(paragraphs[-1]) and lines[0][0].islower():
-            paragraphs[-1] = f"{paragraphs[-1]} {lines[0]}"
-            lines = lines[1:]
         for line in lines:
-            paragraphs.append(line)
+            # A line or blank line inside a sentence (hard wrapping, a PDF line or page break) is no paragraph break.
+            if paragraphs and not _ENDS_SENTENCE.search(paragraphs[-1]) and line[0].islower():
+                paragraphs[-1] = f"{paragraphs[-1]} {line}"
+            else:
+                paragraphs.append(line)
     return "\n\n".join(_drop_repeats(paragraphs))
 
 
@@ -180,7 +186,9 @@ def _drop_repeats(paragraphs: list[str]) -> list[str]:
     kept = []
     for para in paragraphs:
         half = len(para) // 2
-        if len(para) % 2 == 1 and para[:half] == para[half + 1:] and para[half] == " ":
+        # Only a sentence said twice: a short name said twice ("Bora Bora", "Walla Walla") is the name.
+        twice = len(para) % 2 == 1 and para[:half] == para[half + 1:] and para[half] == " "
+        if twice and len(para[:half].split()) > 3:
             para = para[:half]
         if para in seen:
             continue

@@ -88,12 +88,24 @@ def load_jsonl(path: Path) -> list[Question]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
-            questions.append(Question(str(row.get("id", n)), row["question"], tuple(row.get("answers") or ()),
-                                      row.get("source")))
+            questions.append(_question(json.loads(line), n))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}, line {n}: not a question object ({exc})") from exc
     return questions
+
+
+def _question(row: object, n: int) -> Question:
+    """One JSONL row, checked: a non-empty question, a list of answer strings, a source name or null."""
+    if not isinstance(row, dict):
+        raise TypeError(f"expected a JSON object, found {type(row).__name__}")
+    question, answers, source = row["question"], row.get("answers") or [], row.get("source")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("the question must be a non-empty string")
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        raise ValueError("answers must be a list of strings")
+    if source is not None and not isinstance(source, str):
+        raise ValueError("source must be a file name or null")
+    return Question(str(row.get("id", n)), question, tuple(answers), source)
 
 
 @dataclass
@@ -119,6 +131,13 @@ def report_half(title: str) -> bool:
 
 def load_squad(path: Path, split: str = "all") -> SquadSet:
     """Read SQuAD JSON (.json or .json.gz); `split` keeps "all" articles, or the v2 "report" or "train" half."""
+    try:
+        return _load_squad(path, split)
+    except (ValueError, KeyError, TypeError, EOFError, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path} is not a SQuAD file ({type(exc).__name__}: {exc})") from exc
+
+
+def _load_squad(path: Path, split: str) -> SquadSet:
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as f:
         data = json.load(f)["data"]
@@ -201,6 +220,28 @@ def run_pipeline(assistant, questions: list[Question], progress=None) -> list[Pr
         if progress:
             progress(i + 1, len(questions))
     return predictions
+
+
+def run_retrieval(assistant, questions: list[Question], batch: int = 64) -> list[Prediction]:
+    """Retrieve for every answerable question without reading: for measuring the retriever alone."""
+    answerable = [q for q in questions if q.answerable]
+    predictions = []
+    for i in range(0, len(answerable), batch):
+        group = answerable[i:i + batch]
+        hits = assistant.retrieve_many([q.question for q in group])
+        predictions += [Prediction(q, "", None, [h.chunk.source for h in row]) for q, row in zip(group, hits)]
+    return predictions
+
+
+def score_retrieval(predictions: list[Prediction]) -> dict:
+    """recall@1, recall@5 and MRR of the gold source, in percent, plus `n`."""
+    def rank(p: Prediction) -> int | None:
+        return next((r for r, s in enumerate(p.retrieved, 1) if s == p.question.source), None)
+
+    ranks = [rank(p) for p in predictions]
+    return {"recall@1": _pct([float(r == 1) for r in ranks]),
+            "recall@5": _pct([float(r is not None and r <= 5) for r in ranks]),
+            "mrr": _pct([1.0 / r if r else 0.0 for r in ranks]), "n": len(predictions)}
 
 
 def write_corpus(paragraphs: dict[str, str], folder: Path) -> None:

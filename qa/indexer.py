@@ -51,11 +51,11 @@ def open_store(settings: Settings, embedder: Embedder) -> Store:
     """Open the index for these settings; one built with other settings is discarded, with a warning."""
     spec = index_spec(settings, embedder)
     try:
-        return Store.open(settings.index_dir, spec)
+        return Store.open(settings.index_dir, spec, index_type=settings.index_type)
     except IndexMismatchError as exc:
         log.warning("%s: rebuilding it", exc)
         delete_index(settings.index_dir)
-        return Store.open(settings.index_dir, spec)
+        return Store.open(settings.index_dir, spec, index_type=settings.index_type)
 
 
 def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool = False,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from qa.config import Settings
 from qa.embedder import Embedder
-from qa.errors import CorpusError, QuestionError
+from qa.errors import CorpusError, IndexError_, QuestionError
 from qa.indexer import IndexReport, Progress, open_store, refresh
 from qa.reader import Reader
 from qa.retriever import Retriever
-from qa.store import DocumentInfo, Store
+from qa.store import DocumentInfo, Store, delete_index
 from qa.types import Answer, Hit, Span
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class Assistant:
                              s.reader_batch_size)
         self._store: Store | None = None
         self._retriever: Retriever | None = None
+        self._indexed = False  # refreshed once per Assistant; later changes come through `index()`
         self._lock = threading.RLock()
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -52,14 +53,18 @@ class Assistant:
     def index(self, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
         """Bring the index in line with the corpus folder; only changed files are embedded again."""
         with self._lock:
+            if rebuild and self._store is None:
+                try:
+                    self.store  # noqa: B018 - opens the index
+                except IndexError_ as exc:  # damaged: a rebuild starts it afresh, as the error advises
+                    log.warning("%s", exc)
+                    delete_index(self.settings.index_dir)
             report = refresh(self.store, self.embedder, self.settings, rebuild=rebuild, progress=progress)
             self._indexed = True
-        for skipped in report.skipped:
-            log.warning("skipped %s: it %s", skipped.source, skipped.reason)
         return report
 
     def _ensure_index(self) -> None:
-        if not getattr(self, "_indexed", False):
+        if not self._indexed:
             self.index()
 
     # ---- asking ------------------------------------------------------------------------------
@@ -82,6 +87,12 @@ class Assistant:
             raise CorpusError(f"no readable documents in {self.settings.corpus}: add .txt, .md, .html or "
                               "PDF files there and ask again")
         return self._retriever.run(question, top_k or self.settings.top_k)
+
+    def retrieve_many(self, questions: list[str], top_k: int | None = None) -> list[list[Hit]]:
+        """`retrieve` for several questions at once, with their query embeddings batched."""
+        questions = [self.check_question(q) for q in questions]
+        self._ensure_index()
+        return self._retriever.run_batch(questions, top_k or self.settings.top_k)
 
     def ask(self, question: str) -> Answer:
         """Answer from the documents with an exact, cited span, or abstain with `text == ""`."""

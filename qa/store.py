@@ -21,7 +21,7 @@ import numpy as np
 from qa.atomic import atomic_write_bytes
 from qa.errors import IndexError_
 from qa.types import Chunk, Document
-from qa.vectors import VectorIndex
+from qa.vectors import VectorIndex, choose_kind
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +78,19 @@ def chunk_key(chunk_id: str) -> int:
 class Store:
     """Open with `Store.open(index_dir, spec)`; reads are thread-safe, writes go through `write`."""
 
-    def __init__(self, index_dir: Path, spec: IndexSpec, db: sqlite3.Connection, vectors: VectorIndex) -> None:
+    def __init__(self, index_dir: Path, spec: IndexSpec, db: sqlite3.Connection, vectors: VectorIndex,
+                 index_type: str = "auto") -> None:
         self.index_dir = index_dir
         self.spec = spec
         self._db = db
         self.vectors = vectors
+        self.index_type = index_type  # "auto" follows the corpus size (qa.vectors.choose_kind)
         self._lock = threading.RLock()
 
     # ---- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, index_dir: Path, spec: IndexSpec, create: bool = True) -> Store:
+    def open(cls, index_dir: Path, spec: IndexSpec, create: bool = True, index_type: str = "auto") -> Store:
         """Open the index; raises IndexError_ when it is damaged or was built with another spec."""
         index_dir = Path(index_dir)
         db_path = index_dir / DB_NAME
@@ -99,6 +101,10 @@ class Store:
             db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=DELETE")
             db.executescript(_SCHEMA)
+            # Damage past the first pages only shows when those pages are read: check every page now.
+            check = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if check != "ok":
+                raise sqlite3.DatabaseError("database disk image is malformed")
             row = db.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise IndexError_(
@@ -114,7 +120,7 @@ class Store:
                 db.close()
                 diff = ", ".join(f"{k}: {built.get(k)!r} -> {v!r}" for k, v in asdict(spec).items() if built.get(k) != v)
                 raise IndexMismatchError(f"the index at {index_dir} was built with other settings ({diff})")
-        store = cls(index_dir, spec, db, VectorIndex(spec.dimension))
+        store = cls(index_dir, spec, db, VectorIndex(spec.dimension), index_type)
         store._load_vectors()
         return store
 
@@ -127,16 +133,31 @@ class Store:
                 vectors = VectorIndex.load(path, self.spec.dimension)
                 if manifest.get("generation") == self.generation() and len(vectors) == count:
                     self.vectors = vectors
+                    if not self._index_outgrown():
+                        return
+                    log.info("%s is a %s index; %d vectors want %s: rebuilding it", path, vectors.kind, count,
+                             choose_kind(count, self.index_type, vectors.kind))
+                    self._rebuild_vectors()
+                    self._save_derived()
                     return
                 log.warning("%s is older than %s: rebuilding it from the stored vectors", path, DB_NAME)
             except RuntimeError as exc:
                 log.warning("%s is damaged (%s): rebuilding it from the stored vectors", path, str(exc).splitlines()[0])
         elif count:
             log.warning("%s is missing: rebuilding it from the stored vectors", path)
-        self.vectors = VectorIndex(self.spec.dimension)
-        for ids, vecs in self._stored_vectors():
-            self.vectors.add(ids, vecs)
+        self._rebuild_vectors()
         self._save_derived()
+
+    def _index_outgrown(self) -> bool:
+        """Whether the FAISS copy is of another kind than its size (or the setting) calls for, or degraded."""
+        n = len(self.vectors)
+        return self.vectors.kind != choose_kind(n, self.index_type, self.vectors.kind) or self.vectors.needs_rebuild
+
+    def _rebuild_vectors(self) -> None:
+        """Build the FAISS copy afresh from the vectors kept in SQLite, streamed in batches."""
+        count = self.chunk_count()
+        kind = choose_kind(count, self.index_type, self.vectors.kind)
+        self.vectors = VectorIndex.build(kind, self.spec.dimension, self._stored_vectors, count)
 
     def _stored_vectors(self, batch: int = 4096):
         cursor = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
@@ -247,6 +268,8 @@ class Store:
     def save(self) -> None:
         """Persist the FAISS copy and the manifest after writes; SQLite is already durable."""
         with self._lock:
+            if self._index_outgrown():  # crossing the size threshold rebuilds once, here
+                self._rebuild_vectors()
             self._save_derived()
 
     def _save_derived(self) -> None:
@@ -256,6 +279,7 @@ class Store:
             "spec": asdict(self.spec),
             "generation": self.generation(),
             "index_type": self.vectors.kind,
+            "index_params": self.vectors.params,
             "vectors": len(self.vectors),
             "built_at": max((d.indexed_at for d in docs.values()), default=None),
             "documents": {s: {"sha256": d.content_hash, "chunks": d.chunks} for s, d in docs.items()},

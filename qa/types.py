@@ -62,6 +62,11 @@ class Answer:
     passages: list[Hit] = field(default_factory=list)  # what the retriever returned
 
     @property
+    def confidence(self) -> str:
+        """The score in a word: "high", "medium" or "low"."""
+        return "high" if self.score >= 0.8 else "medium" if self.score >= 0.6 else "low"
+
+    @property
     def abstained(self) -> bool:
         """True when no span cleared the no-answer threshold."""
         return self.text == ""

@@ -1,0 +1,388 @@
+"""The browser chat (app.py): its API, a real browser, uploads, the document view's paths, and load.
+
+Servers run in-process on free ports. Tests with `reader_model` (an untrained QA head) check only what
+holds for any extractive model: answers are exact substrings of the cited document, citations point
+into the corpus, the page shows them. Tests of the right answers use `trained_reader_model` and skip
+until the bundled reader is trained.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from qa.config import PROJECT_ROOT
+from qa.pipeline import Assistant
+
+if str(PROJECT_ROOT) not in sys.path:  # app.py lives at the repository root, outside the package
+    sys.path.insert(0, str(PROJECT_ROOT))
+import app  # noqa: E402
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SECRET = "This file lies outside the corpus and must never be served."
+QUESTION = "Who is the Secretary for Security?"
+KNOWN = {  # seeds/: question -> (answer, source), for the trained reader
+    "Who is the Secretary for Security?": ("Tang Ping-keung", "004_d4ca66b6ff091c88.txt"),
+    "Who is the Director of Immigration?": ("Benson Kwok", "000_7895c18606bc288a.txt"),
+    "Who is the Chief Secretary for Administration?": ("Chan Kwok-ki", "003_73176fa16a7afba8.txt"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    """A running chat: its URL, its Assistant, and a gradio_client."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        from gradio_client import Client
+
+        self.assistant = assistant
+        self.demo = app.build_app(assistant)
+        _, url, _ = self.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                                     quiet=True)
+        self.url = url.rstrip("/") + "/"
+        self.client = Client(self.url, verbose=False, analytics_enabled=False)
+
+    def ask(self, question: str) -> tuple[str, dict]:
+        return self.client.predict(question, api_name="/respond")
+
+    def close(self) -> None:
+        self.client.close()
+        self.demo.close()
+
+
+def check_cited(assistant: Assistant, fields: dict) -> None:
+    """What holds for any reader: the answer is the cited document's text at [start:end]."""
+    assert fields["error"] is None
+    assert fields["answer"], "with answer_threshold=0.0 the assistant always answers"
+    assert fields["source"] in assistant.documents()
+    text = assistant.document_text(fields["source"])
+    assert text[fields["start"]:fields["end"]] == fields["answer"]
+    assert fields["confidence"] in ("high", "medium", "low")
+    assert 0.0 <= fields["score"] <= 1.0
+    for alt in fields["alternatives"]:
+        assert assistant.document_text(alt["source"])[alt["start"]:alt["end"]] == alt["text"]
+
+
+@pytest.fixture(scope="module")
+def corpus_with_link(tmp_path_factory: pytest.TempPathFactory, seeds_dir: Path) -> Path:
+    """A copy of seeds/ with a symlink that points out of the corpus (the indexer skips it)."""
+    root = tmp_path_factory.mktemp("served")
+    corpus = root / "corpus"
+    shutil.copytree(seeds_dir, corpus)
+    (root / "secret.txt").write_text(SECRET, encoding="utf-8")
+    (corpus / "outside.txt").symlink_to(root / "secret.txt")
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def served(corpus_with_link: Path, reader_model: str):
+    s = Served(Assistant(corpus=corpus_with_link, index_dir=corpus_with_link.parent / "index",
+                         reader_model=reader_model, answer_threshold=0.0))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def trained_served(tmp_path_factory: pytest.TempPathFactory, seeds_dir: Path, trained_reader_model: str):
+    s = Served(Assistant(corpus=seeds_dir, index_dir=tmp_path_factory.mktemp("trained-index"),
+                         reader_model=trained_reader_model))
+    yield s
+    s.close()
+
+
+# ---- API ---------------------------------------------------------------------------------------
+
+def test_api_answers_with_an_exact_citation(served: Served) -> None:
+    html, fields = served.ask(QUESTION)
+    check_cited(served.assistant, fields)
+    assert fields["passages"] and all(p["source"] in served.assistant.documents() for p in fields["passages"])
+    assert fields["source"] in html and "<mark>" in html and "<details" in html
+    assert fields["confidence"] in html
+
+
+def test_api_reports_a_bad_question_in_the_reply(served: Served) -> None:
+    html, fields = served.ask("   ")
+    assert "empty" in fields["error"] and fields["answer"] == ""
+    assert "Cannot answer" in html
+
+
+def test_api_gives_the_right_answer_on_seeds(trained_served: Served) -> None:
+    _, fields = trained_served.ask(QUESTION)
+    assert "Tang Ping-keung" in fields["answer"]
+    assert fields["source"] == "004_d4ca66b6ff091c88.txt"
+    check_cited(trained_served.assistant, fields)
+
+
+def test_abstention_says_so_and_shows_the_closest_passages(tiny_corpus: Path, tmp_path: Path,
+                                                           reader_model: str) -> None:
+    # A threshold above any probability makes the real pipeline abstain.
+    assistant = Assistant(corpus=tiny_corpus, index_dir=tmp_path / "index", reader_model=reader_model,
+                          answer_threshold=2.0)
+    html, fields = app.reply(assistant, "When was the lighthouse built?")
+    assert fields["abstained"] and fields["answer"] == "" and fields["error"] is None
+    assert "The documents do not answer this." in html
+    assert fields["passages"] and "lighthouse.txt" in html
+
+
+def test_the_chat_starts_without_a_reader_and_says_why(tiny_corpus: Path, tmp_path: Path) -> None:
+    """`python app.py` with QA_* settings; the reader folder is missing, as before training."""
+    port = free_port()
+    env = {**os.environ, "QA_CORPUS": str(tiny_corpus), "QA_INDEX_DIR": str(tmp_path / "index"),
+           "QA_PORT": str(port), "QA_READER_MODEL": str(tmp_path / "no-reader"), "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "app.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=Path(app.__file__).parent, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, f"app.py exited:\n{log.read_text()}"
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"app.py did not start:\n{log.read_text()}"
+            time.sleep(0.5)
+        from gradio_client import Client
+
+        client = Client(url, verbose=False, analytics_enabled=False)
+        html, fields = client.predict("Who was the last keeper of the lighthouse?", api_name="/respond")
+        client.close()
+        assert "no reader model at" in fields["error"] and fields["answer"] == ""
+        assert "The reader model is not available" in html and "no reader model at" in html
+        assert any(p["source"] == "lighthouse.txt" for p in fields["passages"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# ---- the browser -------------------------------------------------------------------------------
+
+def _normal(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_browser_chat_cites_and_opens_the_document(served: Served) -> None:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run "
+                    "the browser test")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.on("request", lambda r: outside.append(r.url)
+                       if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+            page = context.new_page()
+            page.goto(served.url, wait_until="load")
+            box = page.locator("#qa-question textarea")
+            box.wait_for(timeout=60_000)
+
+            # The side panel and the examples come from the corpus at hand.
+            panel = page.locator("#qa-documents")
+            for source in served.assistant.documents():
+                assert panel.get_by_text(source, exact=True).is_visible()
+            assert "outside.txt" not in panel.inner_text()
+            assert "Index built" in panel.inner_text()
+            for example in app.example_questions(served.assistant):
+                assert page.get_by_text(example, exact=True).first.is_visible()
+
+            box.fill(QUESTION)
+            box.press("Enter")
+            answer = page.locator("#qa-chat .qa-answer-text").last
+            answer.wait_for(timeout=120_000)
+            citation = page.locator("#qa-chat a.qa-citation").last
+            assert answer.is_visible() and citation.is_visible()
+            source = citation.inner_text().strip()
+            assert source in served.assistant.documents()
+            query = parse_qs(urlsplit(citation.get_attribute("href")).query)
+            start, end = int(query["start"][0]), int(query["end"][0])
+            cited = served.assistant.document_text(source)[start:end]
+            assert _normal(answer.inner_text()) == _normal(cited)
+            reply = page.locator("#qa-chat .qa-reply").last
+            assert _normal(reply.locator(".qa-passage mark").first.inner_text()) == _normal(cited)
+            assert re.search(r"Confidence: (high|medium|low) \(\d\.\d\d\)", reply.inner_text())
+            reply.locator("details summary").click()
+            assert reply.get_by_text("Retrieved passages", exact=True).is_visible()
+            page.screenshot(path=str(ARTIFACTS / "chat.png"))
+
+            with context.expect_page() as opened:
+                citation.click()
+            doc = opened.value
+            doc.wait_for_load_state("load")
+            mark = doc.locator("mark#answer")
+            mark.wait_for()
+            assert _normal(mark.inner_text()) == _normal(cited)
+            top, bottom, height = doc.evaluate(
+                "() => { const r = document.getElementById('answer').getBoundingClientRect();"
+                " return [r.top, r.bottom, window.innerHeight]; }")
+            assert 0 <= top < height, "the document view is scrolled to the answer"
+            assert source in doc.title()
+            doc.screenshot(path=str(ARTIFACTS / "document.png"))
+        finally:
+            browser.close()
+    assert outside == [], f"the page fetched from outside 127.0.0.1: {outside}"
+
+
+# ---- the document view's paths -----------------------------------------------------------------
+
+def test_document_view_serves_only_indexed_documents(served: Served, corpus_with_link: Path) -> None:
+    base = served.url + "document"
+    good = httpx.get(base, params={"source": "004_d4ca66b6ff091c88.txt", "start": 0, "end": 10})
+    assert good.status_code == 200 and "<mark id='answer'>" in good.text
+    crafted = ["../secret.txt", "outside.txt", str(corpus_with_link.parent / "secret.txt"), "/etc/passwd",
+               str(corpus_with_link / "004_d4ca66b6ff091c88.txt"), "./004_d4ca66b6ff091c88.txt",
+               "..%2Fsecret.txt", "corpus/../secret.txt", "", "004_d4ca66b6ff091c88.txt/"]
+    for source in crafted:
+        r = httpx.get(base, params={"source": source})
+        assert r.status_code == 404, source
+        assert SECRET not in r.text and "Tang Ping-keung" not in r.text
+    r = httpx.get(served.url + "document?source=..%2F..%2Fsecret.txt")
+    assert r.status_code == 404 and SECRET not in r.text
+    # Offsets out of range show the document without a highlight.
+    r = httpx.get(base, params={"source": "004_d4ca66b6ff091c88.txt", "start": -5, "end": 10**9})
+    assert r.status_code == 200 and "<mark" not in r.text
+
+
+# ---- uploads -----------------------------------------------------------------------------------
+
+NEW_DOC = """# The Quillfeather Observatory
+
+The Quillfeather Observatory was opened in 1931 on Bramble Hill by the astronomer Edwina Marsh.
+
+Its great refractor telescope has a lens 61 centimetres across.
+"""
+
+
+@pytest.fixture
+def upload_served(tiny_corpus: Path, tmp_path: Path, reader_model: str):
+    s = Served(Assistant(corpus=tiny_corpus, index_dir=tmp_path / "index", reader_model=reader_model,
+                         answer_threshold=0.0, max_file_bytes=4096))
+    yield s
+    s.close()
+
+
+def _upload(served: Served, *paths: Path) -> str:
+    from gradio_client import handle_file
+
+    message, panel, _ = served.client.predict([handle_file(str(p)) for p in paths], api_name="/add_documents")
+    return message
+
+
+def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served: Served, tmp_path: Path) -> None:
+    assistant, corpus = upload_served.assistant, upload_served.assistant.settings.corpus
+    before = dict(assistant.documents())
+    generation = assistant.store.generation()
+    files = tmp_path / "uploads"
+    files.mkdir()
+    bad = {
+        "blob.txt": b"\x00\x01\x02binary\x00" * 50,  # binary
+        "latin.txt": "caf\xe9 cr\xe8me".encode("latin-1"),  # not UTF-8
+        "empty.md": b"",
+        "big.txt": b"word " * 1000,  # over the 4096-byte limit
+        "bakery.md": b"\x00\x00",  # would replace a good document with a binary one
+    }
+    for name, data in bad.items():
+        (files / name).write_bytes(data)
+    outside = tmp_path / "outside-target.txt"
+    outside.write_text("untouched", encoding="utf-8")
+    (corpus / "link.txt").symlink_to(outside)
+    (files / "link.txt").write_text("written through a link", encoding="utf-8")
+
+    message = _upload(upload_served, *(files / n for n in [*bad, "link.txt"]))
+    for name in [*bad, "link.txt"]:
+        assert f"Refused {name}" in message, message
+    assert "binary" in message and "UTF-8" in message and "empty" in message and "limit" in message
+    assert assistant.documents() == before and assistant.store.generation() == generation
+    assert not any((corpus / n).exists() for n in bad if n != "bakery.md")
+    assert outside.read_text(encoding="utf-8") == "untouched"
+    assert b"\x00" not in (corpus / "bakery.md").read_bytes()
+    # Types other than txt, md, html and pdf are refused by the upload box itself.
+    from gradio_client.exceptions import AppError
+
+    (files / "program.exe").write_bytes(b"MZ" + b"\x00" * 10)
+    with pytest.raises(AppError, match="Invalid file type"):
+        _upload(upload_served, files / "program.exe")
+    assert not (corpus / "program.exe").exists() and assistant.documents() == before
+
+    (files / "observatory.md").write_text(NEW_DOC, encoding="utf-8")
+    message = _upload(upload_served, files / "observatory.md")
+    assert "Added observatory.md" in message, message
+    assert (corpus / "observatory.md").read_text(encoding="utf-8") == NEW_DOC
+    assert set(assistant.documents()) == set(before) | {"observatory.md"}
+
+    html, fields = upload_served.ask("Who opened the Quillfeather Observatory on Bramble Hill?")
+    check_cited(assistant, fields)
+    assert fields["passages"][0]["source"] == "observatory.md"
+    page = httpx.get(upload_served.url + "document", params={"source": "observatory.md"})
+    assert page.status_code == 200 and "Edwina Marsh" in page.text
+
+
+def test_check_upload_refuses_names_that_leave_the_corpus(tiny_corpus: Path, tmp_path: Path,
+                                                          reader_model: str) -> None:
+    assistant = Assistant(corpus=tiny_corpus, index_dir=tmp_path / "index", reader_model=reader_model)
+    for name in [".hidden.txt", "..", "notes.exe"]:
+        path = tmp_path / "names" / name
+        path.parent.mkdir(exist_ok=True)
+        if name != "..":
+            path.write_text("some text", encoding="utf-8")
+        assert isinstance(app.check_upload(assistant, path), str), name
+    (tmp_path / "names" / "fine.txt").write_text("Some text.", encoding="utf-8")
+    assert app.check_upload(assistant, tmp_path / "names" / "fine.txt") == ("fine.txt", b"Some text.")
+
+
+# ---- load --------------------------------------------------------------------------------------
+
+def _concurrent(served: Served, questions: list[str]) -> list[tuple[float, dict]]:
+    jobs = [(time.perf_counter(), served.client.submit(q, api_name="/respond")) for q in questions]
+    results = []
+    for t0, job in jobs:
+        _, fields = job.result(timeout=600)
+        results.append((time.perf_counter() - t0, fields))
+    times = sorted(t for t, _ in results)
+    print(f"\n{len(results)} concurrent questions answered: median {statistics.median(times):.2f} s, "
+          f"slowest {times[-1]:.2f} s")
+    return results
+
+
+def test_twenty_concurrent_questions_all_get_replies(served: Served) -> None:
+    questions = [*KNOWN, "Where did the symposium take place?", "When did Chongqing host the conference?"] * 4
+    results = _concurrent(served, questions)
+    assert len(results) == 20
+    for _, fields in results:
+        check_cited(served.assistant, fields)
+    _, fields = served.ask(QUESTION)  # the server is still up
+    check_cited(served.assistant, fields)
+    assert httpx.get(served.url).status_code == 200
+
+
+def test_twenty_concurrent_questions_get_the_right_answers(trained_served: Served) -> None:
+    questions = [*KNOWN] * 7
+    results = _concurrent(trained_served, questions[:20])
+    for question, (_, fields) in zip(questions, results):
+        answer, source = KNOWN[question]
+        assert answer in fields["answer"] and fields["source"] == source

@@ -1,0 +1,226 @@
+"""qa.documents: finding files, reading txt/md/html/pdf, cleaning, and skipping what cannot be read."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from qa.documents import Skipped, clean_text, extract_text, file_hash, find_files, read_document, source_name
+from qa.types import Document
+
+
+def make_pdf(pages: list[list[str]]) -> bytes:
+    """A minimal, valid PDF with real text: each page is a list of lines set in Helvetica."""
+    objects: list[bytes | None] = [b"<< /Type /Catalog /Pages 2 0 R >>", None,
+                                   b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for lines in pages:
+        ops = ["BT /F1 12 Tf 72 720 Td 16 TL"]
+        for line in lines:
+            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(f"({escaped}) Tj T*")
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1")
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                       b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % len(objects))
+        kids.append(len(objects))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def read(corpus: Path, name: str, **kw) -> Document | Skipped:
+    return read_document(corpus, corpus / name, **kw)
+
+
+# ---- finding files -------------------------------------------------------------------------------
+
+def test_find_files_recurses_sorted_and_names_sources_relative(tiny_corpus: Path) -> None:
+    (tiny_corpus / "notes" / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")  # unsupported suffix
+    found = find_files(tiny_corpus)
+    assert [source_name(tiny_corpus, p) for p in found] == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
+
+
+def test_hidden_files_and_folders_are_skipped(tiny_corpus: Path) -> None:
+    (tiny_corpus / ".draft.txt").write_text("A hidden draft.", encoding="utf-8")
+    (tiny_corpus / ".git").mkdir()
+    (tiny_corpus / ".git" / "notes.md").write_text("Hidden folder.", encoding="utf-8")
+    sources = [source_name(tiny_corpus, p) for p in find_files(tiny_corpus)]
+    assert sources == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
+
+
+def test_links_leaving_the_corpus_are_skipped_with_a_warning(tiny_corpus: Path, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("A secret that lives outside the corpus.", encoding="utf-8")
+    os.symlink(outside / "secret.txt", tiny_corpus / "secret.txt")
+    os.symlink(outside, tiny_corpus / "elsewhere")
+    with caplog.at_level(logging.WARNING, logger="qa.documents"):
+        sources = [source_name(tiny_corpus, p) for p in find_files(tiny_corpus)]
+    assert sources == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
+    assert "secret.txt" in caplog.text
+
+
+def test_a_link_to_a_file_inside_the_corpus_is_one_document(tiny_corpus: Path) -> None:
+    os.symlink("lighthouse.txt", tiny_corpus / "beacon.txt")
+    sources = [source_name(tiny_corpus, p) for p in find_files(tiny_corpus)]
+    assert sorted(sources) == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
+
+
+# ---- reading each format -------------------------------------------------------------------------
+
+def test_txt_is_read_and_hashed(tiny_corpus: Path) -> None:
+    doc = read(tiny_corpus, "lighthouse.txt")
+    assert isinstance(doc, Document)
+    assert doc.source == "lighthouse.txt"
+    assert doc.content_hash == file_hash((tiny_corpus / "lighthouse.txt").read_bytes())
+    assert "It was built in 1871 by the engineer Thomas Avery" in doc.text
+    assert doc.text.split("\n\n")[0] == "The Old Harbour Lighthouse"
+
+
+def test_md_is_read(tiny_corpus: Path) -> None:
+    doc = read(tiny_corpus, "bakery.md")
+    assert isinstance(doc, Document)
+    assert "Rosen's Bakery opened on Canal Street in 1954." in doc.text
+
+
+def test_html_keeps_text_and_drops_script_and_style(tiny_corpus: Path) -> None:
+    doc = read(tiny_corpus, "notes/festival.html")
+    assert isinstance(doc, Document)
+    assert doc.source == "notes/festival.html"
+    paragraphs = doc.text.split("\n\n")
+    assert "The Marlow Kite Festival takes place every August on the sands of Marlow Bay." in paragraphs
+    assert "The prize for the largest kite is the Silver Gull trophy." in paragraphs
+    assert "do not index me" not in doc.text
+    assert "color" not in doc.text
+    assert "<" not in doc.text
+
+
+def test_html_entities_are_decoded() -> None:
+    text = clean_text(extract_text(".html", b"<p>Fish &amp; chips cost &pound;5&nbsp;each.</p>"))
+    assert text == "Fish & chips cost \u00a35 each."
+
+
+def test_pdf_text_is_read_and_wrapped_lines_rejoined(tmp_path: Path) -> None:
+    (tmp_path / "report.pdf").write_bytes(make_pdf([
+        ["The Old Harbour Lighthouse was built in 1871 by", "the engineer Thomas Avery.", "Its light can be seen from"],
+        ["twenty-two nautical miles away."],
+    ]))
+    doc = read(tmp_path, "report.pdf")
+    assert isinstance(doc, Document), doc
+    assert doc.source == "report.pdf"
+    # A sentence wrapped over two lines, and one broken by a page, each come back whole.
+    assert "The Old Harbour Lighthouse was built in 1871 by the engineer Thomas Avery." in doc.text.split("\n\n")
+    assert "Its light can be seen from twenty-two nautical miles away." in doc.text.split("\n\n")
+
+
+def test_utf16_text_with_a_bom_is_decoded(tmp_path: Path) -> None:
+    (tmp_path / "wide.txt").write_bytes("The tower is 34 metres tall.".encode("utf-16"))
+    doc = read(tmp_path, "wide.txt")
+    assert isinstance(doc, Document)
+    assert doc.text == "The tower is 34 metres tall."
+
+
+# ---- cleaning ------------------------------------------------------------------------------------
+
+def test_mojibake_in_seeds_is_repaired(seeds_dir: Path) -> None:
+    path = next(seeds_dir.glob("003_*.txt"))
+    raw = path.read_text(encoding="utf-8")
+    assert "â€‹" in raw  # the file really holds the mojibake
+    doc = read_document(seeds_dir, path)
+    assert isinstance(doc, Document)
+    assert "â€" not in doc.text and "\u200b" not in doc.text
+    assert "\n\nThe Chief Secretary for Administration, Mr Chan Kwok-ki, today (June 25)" in doc.text
+
+
+def test_mojibake_is_repaired() -> None:
+    assert clean_text("The caf\u00c3\u00a9 opened in 2019.") == "The caf\u00e9 opened in 2019."
+
+
+def test_repeated_paragraphs_in_seeds_are_dropped(seeds_dir: Path) -> None:
+    path = next(seeds_dir.glob("002_*.txt"))
+    caption = "The department participated in the publicity campaign of the National Security Education Day."
+    assert path.read_text(encoding="utf-8").count(caption) == 2
+    doc = read_document(seeds_dir, path)
+    assert isinstance(doc, Document)
+    assert doc.text.count(caption) == 1
+    paragraphs = doc.text.split("\n\n")
+    assert len(paragraphs) == len(set(paragraphs))
+
+
+def test_a_paragraph_said_twice_is_said_once_but_names_stay_whole() -> None:
+    sentence = "The department organised an open day for the public."
+    assert clean_text(f"{sentence} {sentence}") == sentence
+    assert clean_text("Bora Bora\n\nWalla Walla\n\nThank you. Thank you.") == \
+        "Bora Bora\n\nWalla Walla\n\nThank you. Thank you."
+
+
+def test_paragraph_broken_mid_sentence_in_seeds_is_rejoined(seeds_dir: Path) -> None:
+    path = next(seeds_dir.glob("000_*.txt"))
+    assert "pointed out\n\nthat the Yangtze Delta" in path.read_text(encoding="utf-8")
+    doc = read_document(seeds_dir, path)
+    assert "pointed out that the Yangtze Delta" in doc.text
+
+
+def test_white_space_is_normalised_and_paragraphs_kept() -> None:
+    raw = "  First   paragraph\tends here.  \r\n\r\n\r\n\u00a0Second\u2003paragraph.\n\n\n\nThird one.  "
+    assert clean_text(raw) == "First paragraph ends here.\n\nSecond paragraph.\n\nThird one."
+
+
+def test_broken_lines_are_rejoined_but_sentences_and_headings_kept_apart() -> None:
+    raw = ("Gull Point\n\nThe lighthouse was built\nin 1871 by Thomas Avery.\n\n"
+           "It is 34 metres tall.\nit is painted red.")
+    assert clean_text(raw).split("\n\n") == [
+        "Gull Point",
+        "The lighthouse was built in 1871 by Thomas Avery.",
+        "It is 34 metres tall.",
+        "it is painted red.",
+    ]
+
+
+# ---- files that cannot be used -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "data", "reason"), [
+    ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10", "binary"),
+    ("latin1.txt", "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e.".encode("latin-1"), "not UTF-8"),
+    ("empty.md", b"", "no text"),
+    ("blank.txt", b"  \n\n\t \r\n", "no text"),
+    ("empty.html", b"<html><head><script>var a = 1;</script></head><body></body></html>", "no text"),
+    ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n", "PDF"),
+    ("fake.pdf", b"This is not a PDF at all.", "PDF"),
+])
+def test_unusable_files_are_skipped_with_a_reason(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
+    (tmp_path / name).write_bytes(data)
+    result = read(tmp_path, name)
+    assert isinstance(result, Skipped)
+    assert result.source == name
+    assert reason in result.reason
+
+
+def test_oversized_files_are_skipped(tmp_path: Path) -> None:
+    (tmp_path / "big.txt").write_text("A sentence of text. " * 100, encoding="utf-8")
+    result = read(tmp_path, "big.txt", max_bytes=1000)
+    assert isinstance(result, Skipped)
+    assert re.search(r"larger than the limit of 1,?000 bytes", result.reason), result.reason
+    assert isinstance(read(tmp_path, "big.txt", max_bytes=100_000), Document)
+
+
+def test_unreadable_file_is_skipped(tmp_path: Path) -> None:
+    (tmp_path / "gone.txt").mkdir()  # reading a folder fails like an unreadable file
+    result = read(tmp_path, "gone.txt")
+    assert isinstance(result, Skipped)
+    assert "cannot be read" in result.reason

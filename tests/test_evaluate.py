@@ -1,0 +1,215 @@
+"""qa.evaluate: SQuAD normalisation and metrics, abstention scoring, question sets, sampling."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qa import evaluate as ev
+from qa.evaluate import Prediction, Question
+
+DATA = Path(__file__).parent / "data"
+
+
+# ---- normalisation and metrics (examples after the official SQuAD script) ------------------------
+
+@pytest.mark.parametrize(("text", "normal"), [
+    ("The Denver Broncos", "denver broncos"),
+    ("  the  QUICK, brown fox! ", "quick brown fox"),
+    ("an apple a day", "apple day"),
+    ("Thea theatre", "thea theatre"),  # articles only as whole words
+    ("Mr Tang Ping-keung.", "mr tang pingkeung"),
+    ("'i Ambassador'", "i ambassador"),
+    ("A", ""),
+    ("", ""),
+])
+def test_normalize_answer(text: str, normal: str) -> None:
+    assert ev.normalize_answer(text) == normal
+
+
+def test_exact_match_takes_the_best_gold() -> None:
+    assert ev.exact_match("the Denver Broncos", ["Denver Broncos"]) == 1.0
+    assert ev.exact_match("Denver", ["Denver Broncos", "Broncos"]) == 0.0
+    assert ev.exact_match("broncos!", ["Denver Broncos", "Broncos"]) == 1.0
+
+
+def test_f1_examples() -> None:
+    assert ev.f1_score("Denver Broncos", ["Denver Broncos"]) == 1.0
+    assert ev.f1_score("Denver Broncos", ["Broncos"]) == pytest.approx(2 / 3)  # P 1/2, R 1
+    assert ev.f1_score("the Carolina Panthers", ["Denver Broncos"]) == 0.0
+    assert ev.f1_score("Santa Clara, California", ["Levi's Stadium", "Santa Clara"]) == pytest.approx(0.8)
+    # Repeated tokens count as often as both sides have them.
+    assert ev.f1_score("go go go", ["go"]) == pytest.approx(0.5)  # P 1/3, R 1
+
+
+def test_abstention_scoring() -> None:
+    assert ev.exact_match("", []) == 1.0 and ev.f1_score("", []) == 1.0  # rightly abstained
+    assert ev.exact_match("Paris", []) == 0.0 and ev.f1_score("Paris", []) == 0.0  # answered the unanswerable
+    assert ev.exact_match("", ["Paris"]) == 0.0 and ev.f1_score("", ["Paris"]) == 0.0  # abstained wrongly
+    assert ev.f1_score("the", ["a"]) == 1.0  # both normalise to nothing
+
+
+def q(id_: str, answers: tuple[str, ...], source: str | None) -> Question:
+    return Question(id_, f"question {id_}?", answers, source)
+
+
+def test_score_computes_every_metric_in_percent() -> None:
+    predictions = [
+        Prediction(q("1", ("Thomas Avery",), "a.txt"), "Thomas Avery", "a.txt", ["a.txt", "b.txt"]),
+        Prediction(q("2", ("1954",), "b.txt"), "in 1954 and 1955", "c.txt", ["c.txt", "d.txt", "e.txt", "f.txt",
+                                                                              "g.txt", "b.txt"]),
+        Prediction(q("3", ("red",), "c.txt"), "", None, ["x.txt", "c.txt"]),
+        Prediction(q("4", (), None), "", None, ["a.txt"]),
+        Prediction(q("5", (), None), "something", "a.txt", ["a.txt"]),
+    ]
+    m = ev.score(predictions)
+    f1_2 = 2 * (1 / 4) * 1 / (1 / 4 + 1)
+    assert m["exact_match"] == pytest.approx(round(100 * 2 / 5, 2))
+    assert m["f1"] == pytest.approx(round(100 * (1 + f1_2 + 0 + 1 + 0) / 5, 2))
+    assert m["source_accuracy"] == pytest.approx(round(100 / 3, 2))
+    assert m["recall@5"] == pytest.approx(round(200 / 3, 2))  # b.txt was 6th
+    assert m["mrr"] == pytest.approx(round(100 * (1 + 1 / 6 + 1 / 2) / 3, 2))
+    assert m["has_answer_f1"] == pytest.approx(round(100 * (1 + f1_2) / 3, 2))
+    assert m["no_answer_accuracy"] == 50.0
+    assert m["n"] == 5
+    reader_only = ev.score(predictions, reader_only=True)
+    assert "source_accuracy" not in reader_only and "recall@5" not in reader_only
+    assert reader_only["exact_match"] == m["exact_match"]
+
+
+def test_score_without_unanswerable_questions() -> None:
+    m = ev.score([Prediction(q("1", ("x",), "a.txt"), "x", "a.txt", ["a.txt"])])
+    assert m["no_answer_accuracy"] is None and m["exact_match"] == 100.0 and m["n"] == 1
+
+
+# ---- JSONL question sets -------------------------------------------------------------------------
+
+def test_load_jsonl() -> None:
+    questions = ev.load_jsonl(DATA / "questions" / "tiny.jsonl")
+    assert [x.id for x in questions] == ["t1", "t2", "t3", "t4"]  # the blank line is skipped
+    assert questions[0].answers == ("Thomas Avery", "the engineer Thomas Avery")
+    assert questions[0].source == "lighthouse.txt" and questions[0].answerable
+    assert questions[3].answers == () and questions[3].source is None and not questions[3].answerable
+
+
+def test_the_project_question_set_loads() -> None:
+    questions = ev.load_jsonl(Path(__file__).parent.parent / "eval" / "seeds.jsonl")
+    assert len(questions) >= 48
+    assert sum(not x.answerable for x in questions) >= 8
+    assert len({x.id for x in questions}) == len(questions)
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ('{"id": "x", "question": "Who?", "answers": ["A"], "source": "a.txt"', "line 2"),  # cut short
+    ('{"id": "x", "answers": ["A"], "source": "a.txt"}', "question"),
+    ('["Who?", ["A"]]', "line 2"),
+    ('{"id": "x", "question": "Who?", "answers": "Paris", "source": "a.txt"}', "answers"),
+    ('{"id": "x", "question": "", "answers": ["A"], "source": "a.txt"}', "question"),
+    ('{"id": "x", "question": 42, "answers": ["A"], "source": "a.txt"}', "question"),
+    ('{"id": "x", "question": "Who?", "answers": [1, 2], "source": "a.txt"}', "answers"),
+    ('{"id": "x", "question": "Who?", "answers": ["A"], "source": 7}', "source"),
+])
+def test_bad_jsonl_lines_are_clear_errors(tmp_path: Path, line: str, problem: str) -> None:
+    path = tmp_path / "set.jsonl"
+    good = '{"id": "ok", "question": "Who?", "answers": ["A"], "source": "a.txt"}'
+    path.write_text(f"{good}\n{line}\n", encoding="utf-8")
+    with pytest.raises(ValueError) as info:
+        ev.load_jsonl(path)
+    message = str(info.value)
+    assert str(path) in message and "line 2" in message and problem in message
+
+
+def test_id_defaults_to_the_line_number(tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    path.write_text('{"question": "Who?", "answers": ["A"], "source": "a.txt"}\n', encoding="utf-8")
+    assert ev.load_jsonl(path)[0].id == "1"
+
+
+# ---- SQuAD ---------------------------------------------------------------------------------------
+
+def test_load_squad_v1() -> None:
+    squad = ev.load_squad(DATA / "squad" / "tiny-v1.json")
+    assert not squad.version2
+    assert list(squad.paragraphs) == ["a000_p000.txt", "a000_p001.txt", "a001_p000.txt"]
+    assert squad.paragraphs["a000_p001.txt"].startswith("The tower is 34 metres tall")
+    assert [x.id for x in squad.questions] == ["l1", "l2", "l3", "b1", "b2"]
+    first = squad.questions[0]
+    assert first.answers == ("Thomas Avery", "the engineer Thomas Avery")  # duplicates dropped, order kept
+    assert first.source == "a000_p000.txt" and first.context == squad.paragraphs["a000_p000.txt"]
+    assert all(x.answerable for x in squad.questions)
+
+
+def test_load_squad_v2_and_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "tiny-v2.json.gz"
+    with gzip.open(path, "wb") as f:
+        f.write((DATA / "squad" / "tiny-v2.json").read_bytes())
+    assert ev.is_squad(path)
+    squad = ev.load_squad(path)
+    assert squad.version2
+    answerable, impossible = squad.questions
+    assert answerable.answers == ("every August",) and answerable.source == "a000_p000.txt"
+    assert impossible.answers == () and impossible.source is None and not impossible.answerable
+    assert impossible.context == squad.paragraphs["a000_p000.txt"]
+
+
+def test_squad_halves_split_articles() -> None:
+    path = DATA / "squad" / "tiny-v1.json"
+    whole = ev.load_squad(path)
+    report, train = ev.load_squad(path, split="report"), ev.load_squad(path, split="train")
+    assert sorted(x.id for x in report.questions + train.questions) == sorted(x.id for x in whole.questions)
+    assert not set(report.paragraphs) & set(train.paragraphs)
+
+
+@pytest.mark.parametrize("content", ['{"version": "1.1"}', "[1, 2, 3]", '{"data": [{"title": "x"}]}', "not json"])
+def test_a_file_that_is_not_squad_is_a_clear_error(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match="broken.json"):
+        ev.load_squad(path)
+
+
+def test_is_squad() -> None:
+    assert ev.is_squad(Path("dev-v1.1.json")) and ev.is_squad(Path("DEV.JSON.GZ"))
+    assert not ev.is_squad(Path("seeds.jsonl"))
+
+
+def test_write_corpus_writes_paragraphs_and_drops_stale_files(tmp_path: Path) -> None:
+    folder = tmp_path / "corpus"
+    ev.write_corpus({"a000_p000.txt": "One.", "a000_p001.txt": "Two."}, folder)
+    ev.write_corpus({"a000_p000.txt": "One, changed.", "a001_p000.txt": "Three."}, folder)
+    assert {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir()} == {
+        "a000_p000.txt": "One, changed.", "a001_p000.txt": "Three."}
+
+
+# ---- sampling ------------------------------------------------------------------------------------
+
+def test_sample_is_reproducible_and_keeps_order() -> None:
+    questions = [q(str(i), ("x",), "a.txt") for i in range(100)]
+    first = ev.sample(questions, 10)
+    assert first == ev.sample(questions, 10)
+    assert len(first) == 10 and len({x.id for x in first}) == 10
+    assert [int(x.id) for x in first] == sorted(int(x.id) for x in first)
+    assert ev.sample(questions, 10, seed=1) != first
+    assert ev.sample(questions, None) == questions and ev.sample(questions, 500) == questions
+
+
+# ---- the reader-only runner ----------------------------------------------------------------------
+
+def test_run_reader_only_reads_each_gold_paragraph(reader_model: str) -> None:
+    from qa.reader import Reader
+
+    squad = ev.load_squad(DATA / "squad" / "tiny-v1.json")
+    reader = Reader(reader_model)
+    predictions = ev.run_reader_only(reader, squad.questions, threshold=0.0, batch=2)
+    assert [p.question.id for p in predictions] == [x.id for x in squad.questions]
+    for p in predictions:
+        assert p.text == "" or p.text in p.question.context
+        assert p.retrieved == [p.question.source]
+    strict = ev.run_reader_only(reader, squad.questions, threshold=1.0)
+    assert all(p.text == "" for p in strict)
+    metrics = ev.score(strict, reader_only=True)
+    assert metrics["exact_match"] == 0.0 and metrics["n"] == 5

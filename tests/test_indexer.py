@@ -1,0 +1,229 @@
+"""qa.indexer: builds and refreshes the store; only added, changed or removed files are redone."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from qa.chunking import chunk_document
+from qa.config import Settings
+from qa.documents import read_document
+from qa.embedder import Embedder
+from qa.errors import CorpusError
+from qa.indexer import open_store, refresh
+from qa.store import DB_NAME, Store
+
+TINY = ["bakery.md", "lighthouse.txt", "notes/festival.html"]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    e = Embedder()
+    e.warm_up()
+    return e
+
+
+def setup_index(corpus: Path, index_dir: Path, embedder: Embedder, **settings) -> tuple[Settings, Store]:
+    s = Settings.load(corpus=corpus, index_dir=index_dir, **settings)
+    return s, open_store(s, embedder)
+
+
+def expected_chunks(corpus: Path, source: str, s: Settings) -> int:
+    doc = read_document(corpus, corpus / source)
+    return len(chunk_document(doc, s.chunk_words, s.chunk_max_words, s.chunk_overlap_words))
+
+
+def chunk_rows(store: Store) -> list[tuple[str, str, int, int]]:
+    """(chunk_id, source, start, end) of every chunk row, read straight from SQLite."""
+    db = sqlite3.connect(store.index_dir / DB_NAME)
+    try:
+        return db.execute('SELECT chunk_id, source, start, "end" FROM chunks ORDER BY id').fetchall()
+    finally:
+        db.close()
+
+
+def assert_consistent(store: Store) -> None:
+    rows = chunk_rows(store)
+    assert len(rows) == len(set(rows)) == store.chunk_count() == len(store.vectors)
+    per_source = {}
+    for _, source, _, _ in rows:
+        per_source[source] = per_source.get(source, 0) + 1
+    assert per_source == {s: d.chunks for s, d in store.documents().items() if d.chunks}
+
+
+def test_build_then_refresh_add_change_delete(tiny_corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+
+    report = refresh(store, embedder, s)
+    assert sorted(report.added) == TINY and not report.updated and not report.removed
+    assert report.chunks == sum(expected_chunks(tiny_corpus, src, s) for src in TINY)
+    assert_consistent(store)
+    first = store.documents()
+
+    # Nothing changed: nothing is embedded again.
+    report = refresh(store, embedder, s)
+    assert (report.added, report.updated, report.removed, report.unchanged) == ([], [], [], 3)
+    assert not report.changed
+    assert store.documents() == first
+
+    # Add a file: only it is embedded.
+    (tiny_corpus / "ferry.txt").write_text(
+        "The Marlow ferry crosses the bay twice a day. It carries forty passengers.", encoding="utf-8")
+    report = refresh(store, embedder, s)
+    assert report.added == ["ferry.txt"] and not report.updated and not report.removed
+    assert report.unchanged == 3
+    assert report.chunks == first_total(first) + expected_chunks(tiny_corpus, "ferry.txt", s)
+    docs = store.documents()
+    assert all(docs[src] == first[src] for src in TINY)  # untouched: same hash, chunks and time
+    assert_consistent(store)
+
+    # Change a file: only it is embedded again, and its old chunks are gone.
+    (tiny_corpus / "lighthouse.txt").write_text(
+        "The Old Harbour Lighthouse was demolished in 2001. A museum now stands on Gull Point.", encoding="utf-8")
+    before = store.documents()
+    report = refresh(store, embedder, s)
+    assert report.updated == ["lighthouse.txt"] and not report.added and not report.removed
+    assert report.unchanged == 3
+    after = store.documents()
+    assert after["lighthouse.txt"].content_hash != before["lighthouse.txt"].content_hash
+    assert all(after[src] == before[src] for src in ("bakery.md", "notes/festival.html", "ferry.txt"))
+    assert_consistent(store)
+    assert "demolished" in store.document_text("lighthouse.txt")
+    assert not store.search_bm25("Margaret Doyle keeper", 10)
+    hits = store.chunks([key for key, _ in store.search_bm25("demolished museum", 10)])
+    assert {c.source for c in hits.values()} == {"lighthouse.txt"}
+
+    # Delete a file: its rows, keywords and vectors go.
+    (tiny_corpus / "bakery.md").unlink()
+    report = refresh(store, embedder, s)
+    assert report.removed == ["bakery.md"] and not report.added and not report.updated
+    assert "bakery.md" not in store.documents()
+    assert not store.search_bm25("Rosen rye bread", 10)
+    query = embedder.embed(["Who founded Rosen's Bakery?"])
+    found = store.chunks([key for key, _ in store.search_dense(query, 10)[0]])
+    assert "bakery.md" not in {c.source for c in found.values()}
+    assert_consistent(store)
+    store.close()
+
+    # Reopened, the index holds the same state.
+    _, again = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    assert sorted(again.documents()) == ["ferry.txt", "lighthouse.txt", "notes/festival.html"]
+    assert_consistent(again)
+    assert not refresh(again, embedder, s).changed
+    again.close()
+
+
+def first_total(docs) -> int:
+    return sum(d.chunks for d in docs.values())
+
+
+def test_reindexing_never_duplicates_chunks(tiny_corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    total = refresh(store, embedder, s).chunks
+    rows = chunk_rows(store)
+    # Touch every file (same bytes, new times) and rebuild: the same chunks, once each.
+    for src in TINY:
+        path = tiny_corpus / src
+        path.write_bytes(path.read_bytes())
+    assert not refresh(store, embedder, s).changed
+    report = refresh(store, embedder, s, rebuild=True)
+    assert sorted(report.added) == TINY and report.chunks == total
+    assert sorted(chunk_rows(store)) == sorted(rows)
+    assert_consistent(store)
+    store.close()
+
+
+def test_unusable_files_are_skipped_with_warnings_naming_them(tiny_corpus: Path, tmp_path: Path,
+                                                             embedder: Embedder,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    (tiny_corpus / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
+    (tiny_corpus / "latin.txt").write_bytes("Caf\u00e9 au lait co\u00fbte deux \u00e9cus.".encode("latin-1"))
+    (tiny_corpus / "empty.md").write_bytes(b"")
+    (tiny_corpus / "huge.txt").write_text("Words and more words. " * 200, encoding="utf-8")
+    (tiny_corpus / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf\n")
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder, max_file_bytes=2000)
+    with caplog.at_level(logging.WARNING):
+        report = refresh(store, embedder, s)
+    assert sorted(report.added) == TINY
+    skipped = {k.source: k.reason for k in report.skipped}
+    assert sorted(skipped) == ["broken.pdf", "empty.md", "huge.txt", "latin.txt", "photo.txt"]
+    assert "binary" in skipped["photo.txt"] and "UTF-8" in skipped["latin.txt"]
+    assert "no text" in skipped["empty.md"] and "limit" in skipped["huge.txt"] and "PDF" in skipped["broken.pdf"]
+    for name in skipped:
+        assert name in caplog.text
+    assert_consistent(store)
+    store.close()
+
+
+def test_a_file_that_becomes_unreadable_leaves_the_index(tiny_corpus: Path, tmp_path: Path,
+                                                         embedder: Embedder) -> None:
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    refresh(store, embedder, s)
+    (tiny_corpus / "bakery.md").write_bytes(b"")
+    report = refresh(store, embedder, s)
+    assert report.removed == ["bakery.md"]
+    assert [k.source for k in report.skipped] == ["bakery.md"]
+    assert "bakery.md" not in store.documents()
+    assert_consistent(store)
+    store.close()
+
+
+def test_linked_duplicates_and_links_out_of_the_corpus(tiny_corpus: Path, tmp_path: Path,
+                                                       embedder: Embedder) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("A private note outside the corpus.", encoding="utf-8")
+    os.symlink(outside, tiny_corpus / "private.txt")
+    os.symlink("lighthouse.txt", tiny_corpus / "beacon.txt")
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    report = refresh(store, embedder, s)
+    assert sorted(store.documents()) == TINY
+    assert not store.search_bm25("private note", 5)
+    assert report.chunks == store.chunk_count()
+    assert_consistent(store)
+    store.close()
+
+
+def test_corpus_of_only_unusable_files_gives_an_empty_index(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_bytes(b"\x00\x01\x02\x03" * 50)
+    (corpus / "b.md").write_bytes(b"")
+    s, store = setup_index(corpus, tmp_path / "index", embedder)
+    report = refresh(store, embedder, s)
+    assert report.chunks == 0 and not report.added
+    assert sorted(k.source for k in report.skipped) == ["a.txt", "b.md"]
+    store.close()
+
+
+def test_missing_corpus_is_a_corpus_error(tmp_path: Path, embedder: Embedder) -> None:
+    s, store = setup_index(tmp_path / "nowhere", tmp_path / "index", embedder)
+    with pytest.raises(CorpusError, match="nowhere"):
+        refresh(store, embedder, s)
+    store.close()
+
+
+def test_progress_reports_each_file(tiny_corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    calls = []
+    refresh(store, embedder, s, progress=lambda done, total, current: calls.append((done, total, current)))
+    assert calls[0] == (0, 3, "bakery.md")
+    assert calls[-1] == (3, 3, "")
+    assert [c[2] for c in calls[:-1]] == TINY
+    store.close()
+
+
+def test_batches_commit_separately(tiny_corpus: Path, tmp_path: Path, embedder: Embedder,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa.indexer
+
+    monkeypatch.setattr(qa.indexer, "BATCH_CHUNKS", 1)  # one commit per document
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    report = refresh(store, embedder, s)
+    assert sorted(report.added) == TINY
+    assert store.generation() >= 3
+    assert_consistent(store)
+    store.close()
