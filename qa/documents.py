@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -32,29 +33,52 @@ class Skipped:
 
 def find_files(corpus: Path) -> list[Path]:
     """Every supported file under `corpus`, sorted, skipping hidden entries and links that leave it."""
-    root = corpus.resolve()
-    found = []
+    root = _root(corpus)
+    found: list[Path] = []
+    links: list[Path] = []
     seen: set[Path] = set()
+    real_dirs: dict[Path, Path] = {}  # resolving each file costs syscalls per path part: resolve folders once
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue
         if path.suffix.lower() not in SUFFIXES or not path.is_file():
             continue
-        target = path.resolve()
-        if not target.is_relative_to(root):
-            log.warning("skipping %s: it links outside the corpus", rel.as_posix())
+        if path.is_symlink():
+            links.append(path)
             continue
-        if target in seen:  # a link to a file already found: same source, read once
+        if path.parent not in real_dirs:
+            real_dirs[path.parent] = path.parent.resolve()
+        if not real_dirs[path.parent].is_relative_to(root):
+            log.warning("skipping %s: it lies in a folder linked from outside the corpus", rel.as_posix())
             continue
-        seen.add(target)
+        seen.add(real_dirs[path.parent] / path.name)
         found.append(path)
-    return found
+    for link in links:  # a link to a file found already is that file, read once under its own name
+        target = link.resolve()
+        if not target.is_relative_to(root):
+            log.warning("skipping %s: it links outside the corpus", link.relative_to(root).as_posix())
+        elif target not in seen:
+            seen.add(target)
+            found.append(link)
+    return sorted(found)
+
+
+@functools.lru_cache(maxsize=64)
+def _root(corpus: Path) -> Path:
+    return Path(corpus).resolve()
 
 
 def source_name(corpus: Path, path: Path) -> str:
     """The file's name relative to the corpus root, as cited in answers."""
-    return path.resolve().relative_to(corpus.resolve()).as_posix()
+    root = _root(corpus)
+    path = Path(path)
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:  # given through another route to the same folder (a link, "..")
+        return path.resolve().relative_to(root).as_posix()
 
 
 def file_hash(data: bytes) -> str:
