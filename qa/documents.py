@@ -6,6 +6,7 @@ import functools
 import hashlib
 import io
 import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -32,29 +33,22 @@ class Skipped:
 
 
 def find_files(corpus: Path) -> list[Path]:
-    """Every supported file under `corpus`, sorted, skipping hidden entries and links that leave it."""
+    """Every supported file under `corpus`, sorted; hidden entries, folder links and links out are skipped."""
     root = _root(corpus)
     found: list[Path] = []
     links: list[Path] = []
-    seen: set[Path] = set()
-    real_dirs: dict[Path, Path] = {}  # resolving each file costs syscalls per path part: resolve folders once
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if path.suffix.lower() not in SUFFIXES or not path.is_file():
-            continue
-        if path.is_symlink():
-            links.append(path)
-            continue
-        if path.parent not in real_dirs:
-            real_dirs[path.parent] = path.parent.resolve()
-        if not real_dirs[path.parent].is_relative_to(root):
-            log.warning("skipping %s: it lies in a folder linked from outside the corpus", rel.as_posix())
-            continue
-        seen.add(real_dirs[path.parent] / path.name)
-        found.append(path)
-    for link in links:  # a link to a file found already is that file, read once under its own name
+    folders = [str(root)]
+    while folders:  # os.scandir, not Path.rglob: its entries know their type without another stat per file
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                elif os.path.splitext(entry.name)[1].lower() in SUFFIXES and entry.is_file():
+                    (links if entry.is_symlink() else found).append(Path(entry.path))
+    seen = set(found)
+    for link in sorted(links):  # a link to a file found already is that file, read once under its own name
         target = link.resolve()
         if not target.is_relative_to(root):
             log.warning("skipping %s: it links outside the corpus", link.relative_to(root).as_posix())
