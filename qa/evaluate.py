@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import gzip
+import hashlib
 import json
 import random
 import re
@@ -114,7 +115,6 @@ class SquadSet:
 
     paragraphs: dict[str, str] = field(default_factory=dict)
     questions: list[Question] = field(default_factory=list)
-    version2: bool = False
 
 
 def paragraph_name(article: int, paragraph: int) -> str:
@@ -124,8 +124,6 @@ def paragraph_name(article: int, paragraph: int) -> str:
 
 def report_half(title: str) -> bool:
     """Whether a SQuAD v2.0 article is in the half we report on; the other half trains and calibrates."""
-    import hashlib
-
     return hashlib.sha1(title.encode("utf-8")).digest()[0] % 2 == 1
 
 
@@ -150,7 +148,6 @@ def _load_squad(path: Path, split: str) -> SquadSet:
             out.paragraphs[name] = para["context"]
             for qa in para["qas"]:
                 impossible = bool(qa.get("is_impossible"))
-                out.version2 |= "is_impossible" in qa
                 answers = () if impossible else tuple(dict.fromkeys(x["text"] for x in qa["answers"]))
                 out.questions.append(Question(qa["id"], qa["question"], answers, None if impossible else name,
                                               para["context"]))

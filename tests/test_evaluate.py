@@ -131,7 +131,6 @@ def test_id_defaults_to_the_line_number(tmp_path: Path) -> None:
 
 def test_load_squad_v1() -> None:
     squad = ev.load_squad(DATA / "squad" / "tiny-v1.json")
-    assert not squad.version2
     assert list(squad.paragraphs) == ["a000_p000.txt", "a000_p001.txt", "a001_p000.txt"]
     assert squad.paragraphs["a000_p001.txt"].startswith("The tower is 34 metres tall")
     assert [x.id for x in squad.questions] == ["l1", "l2", "l3", "b1", "b2"]
@@ -147,7 +146,6 @@ def test_load_squad_v2_and_gzip(tmp_path: Path) -> None:
         f.write((DATA / "squad" / "tiny-v2.json").read_bytes())
     assert ev.is_squad(path)
     squad = ev.load_squad(path)
-    assert squad.version2
     answerable, impossible = squad.questions
     assert answerable.answers == ("every August",) and answerable.source == "a000_p000.txt"
     assert impossible.answers == () and impossible.source is None and not impossible.answerable
