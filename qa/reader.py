@@ -113,6 +113,9 @@ class Reader:
         self._model = None
         self._tokenizer = None
         self._lock = threading.Lock()
+        # A fast tokenizer is one Rust object whose truncation settings change per call: two threads
+        # tokenizing at once fail with "Already borrowed" (huggingface/tokenizers#537). The model is shared freely.
+        self._tokenizer_lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Load the tokenizer and model once; raises ModelError if they are missing or have no QA head."""
@@ -130,7 +133,8 @@ class Reader:
     def question_tokens(self, question: str) -> int:
         """How many tokens the question takes in a window."""
         self.warm_up()
-        return len(self._tokenizer(question, add_special_tokens=False)["input_ids"])
+        with self._tokenizer_lock:
+            return len(self._tokenizer(question, add_special_tokens=False)["input_ids"])
 
     def run(self, question: str, passages: list[str], top_k: int = 5) -> list[Span]:
         """The best answer spans for `question` in `passages`, best first."""
@@ -149,7 +153,8 @@ class Reader:
                 raise QuestionError(f"the question is {n} tokens long; the reader reads at most {room} per window")
         questions = [q for q, passages in items for _ in passages]
         flat = [p for _, passages in items for p in passages]
-        windows = featurize(self._tokenizer, questions, flat, self.max_seq_len, self.doc_stride)
+        with self._tokenizer_lock:
+            windows = featurize(self._tokenizer, questions, flat, self.max_seq_len, self.doc_stride)
         start, end = self._logits(windows)
         results, first = [], 0
         for _, passages in items:

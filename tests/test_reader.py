@@ -229,6 +229,18 @@ def test_batched_questions_match_single_runs(reader: Reader) -> None:
         check_spans(spans, passages)
 
 
+def test_threads_can_share_one_reader(reader: Reader) -> None:
+    """The chat reads for several users at once with one Reader."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    passages = [LIGHTHOUSE, BAKERY]
+    questions = [f"Who built the lighthouse, question {i}?" for i in range(16)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda q: reader.run(q, passages, top_k=2), questions))
+    for spans in results:
+        assert spans and all(passages[sp.passage][sp.start:sp.end] == sp.text for sp in spans)
+
+
 def test_an_empty_passage_gives_no_spans(reader: Reader) -> None:
     assert reader.run("Who built the lighthouse?", [""]) == []
     spans = reader.run("Who built the lighthouse?", ["", LIGHTHOUSE], top_k=5)
