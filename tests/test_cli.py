@@ -144,7 +144,7 @@ def test_eval_jsonl_ends_with_the_metrics_as_json(capsys, tiny_corpus: Path, tmp
 
 
 def test_eval_squad_end_to_end_and_reader_only(capsys, tmp_path: Path, reader_model: str) -> None:
-    squad = DATA / "squad" / "tiny-v1.json"
+    squad = DATA / "reading-sets" / "tiny-v1.json"
     code, out, _ = run(capsys, "eval", squad, "--json", "--reader", reader_model, "--threshold", "0",
                        "--workdir", tmp_path / "work", "--limit", "3", "--top-k", "3")
     assert code == 0

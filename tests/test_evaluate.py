@@ -130,7 +130,7 @@ def test_id_defaults_to_the_line_number(tmp_path: Path) -> None:
 # ---- SQuAD ---------------------------------------------------------------------------------------
 
 def test_load_squad_v1() -> None:
-    squad = ev.load_squad(DATA / "squad" / "tiny-v1.json")
+    squad = ev.load_squad(DATA / "reading-sets" / "tiny-v1.json")
     assert list(squad.paragraphs) == ["a000_p000.txt", "a000_p001.txt", "a001_p000.txt"]
     assert squad.paragraphs["a000_p001.txt"].startswith("The tower is 34 metres tall")
     assert [x.id for x in squad.questions] == ["l1", "l2", "l3", "b1", "b2"]
@@ -143,7 +143,7 @@ def test_load_squad_v1() -> None:
 def test_load_squad_v2_and_gzip(tmp_path: Path) -> None:
     path = tmp_path / "tiny-v2.json.gz"
     with gzip.open(path, "wb") as f:
-        f.write((DATA / "squad" / "tiny-v2.json").read_bytes())
+        f.write((DATA / "reading-sets" / "tiny-v2.json").read_bytes())
     assert ev.is_squad(path)
     squad = ev.load_squad(path)
     answerable, impossible = squad.questions
@@ -153,7 +153,7 @@ def test_load_squad_v2_and_gzip(tmp_path: Path) -> None:
 
 
 def test_squad_halves_split_articles() -> None:
-    path = DATA / "squad" / "tiny-v1.json"
+    path = DATA / "reading-sets" / "tiny-v1.json"
     whole = ev.load_squad(path)
     report, train = ev.load_squad(path, split="report"), ev.load_squad(path, split="train")
     assert sorted(x.id for x in report.questions + train.questions) == sorted(x.id for x in whole.questions)
@@ -198,7 +198,7 @@ def test_sample_is_reproducible_and_keeps_order() -> None:
 def test_run_reader_only_reads_each_gold_paragraph(reader_model: str) -> None:
     from qa.reader import Reader
 
-    squad = ev.load_squad(DATA / "squad" / "tiny-v1.json")
+    squad = ev.load_squad(DATA / "reading-sets" / "tiny-v1.json")
     reader = Reader(reader_model)
     predictions = ev.run_reader_only(reader, squad.questions, threshold=0.0, batch=2)
     assert [p.question.id for p in predictions] == [x.id for x in squad.questions]
