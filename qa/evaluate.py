@@ -203,7 +203,7 @@ def run_reader_only(reader, questions: list[Question], threshold: float | None =
         results = reader.run_many([(q.question, [q.context]) for q in group], top_k=1)
         for q, spans in zip(group, results):
             best = spans[0] if spans else None
-            keep = best is not None and best.score >= threshold and best.score > best.no_answer_score
+            keep = best is not None and best.answers(threshold)
             predictions.append(Prediction(q, best.text if keep else "", q.source, [q.source]))
     return predictions
 

@@ -109,7 +109,7 @@ class Assistant:
         candidates = _distinct([_to_answer(span, hits[span.passage]) for span in spans])
         threshold = self.settings.answer_threshold
         threshold = self.reader.threshold if threshold is None else threshold
-        answerable = [(a, sp) for a, sp in candidates if a.score >= threshold and a.score > sp.no_answer_score]
+        answerable = [(a, sp) for a, sp in candidates if sp.answers(threshold)]
         alternatives = [a for a, _ in candidates][: self.settings.alternatives + 1]
         if not answerable:
             no_answer = max((sp.no_answer_score for sp in spans), default=1.0)

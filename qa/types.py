@@ -46,6 +46,10 @@ class Span:
     no_answer_score: float  # the passage's probability that it holds no answer
     passage: int  # index of the passage in the reader's input
 
+    def answers(self, threshold: float) -> bool:
+        """The abstention rule: the span clears the threshold and beats its passage's no-answer score."""
+        return self.score >= threshold and self.score > self.no_answer_score
+
 
 @dataclass
 class Answer:

