@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 # Bump when cleaning changes, so that indexes built with the old cleaning are rebuilt.
-CLEANING_VERSION = 2
+CLEANING_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,30 @@ class Skipped:
     reason: str
 
 
-def find_files(corpus: Path) -> list[Path]:
+@dataclass(frozen=True)
+class CorpusFile:
+    """A supported file under the corpus: where it is, the name it is cited by, and its size and mtime."""
+
+    location: str  # a string: making a Path of each of 100k files would cost a second per scan
+    source: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        """The file's path."""
+        return Path(self.location)
+
+
+def find_files(corpus: Path) -> list[CorpusFile]:
     """Every supported file under `corpus`, sorted; hidden entries, folder links and links out are skipped."""
     root = _root(corpus)
-    found: list[Path] = []
-    links: list[Path] = []
+    prefix = len(str(root).rstrip(os.sep)) + 1
+    found: list[tuple[os.DirEntry, str]] = []
+    links: list[tuple[os.DirEntry, str]] = []
     folders = [str(root)]
-    while folders:  # os.scandir, not Path.rglob: its entries know their type without another stat per file
+    # os.scandir and string names, not Path.rglob and relative_to: at 100k files Path objects alone cost seconds.
+    while folders:
         with os.scandir(folders.pop()) as entries:
             for entry in entries:
                 if entry.name.startswith("."):
@@ -46,16 +63,24 @@ def find_files(corpus: Path) -> list[Path]:
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(entry.path)
                 elif os.path.splitext(entry.name)[1].lower() in SUFFIXES and entry.is_file():
-                    (links if entry.is_symlink() else found).append(Path(entry.path))
-    seen = set(found)
-    for link in sorted(links):  # a link to a file found already is that file, read once under its own name
-        target = link.resolve()
+                    source = entry.path[prefix:].replace(os.sep, "/")
+                    (links if entry.is_symlink() else found).append((entry, source))
+    seen = {entry.path for entry, _ in found}
+    for entry, source in sorted(links, key=lambda link: link[1]):
+        target = Path(entry.path).resolve()  # a link to a file found already is that file, read once
         if not target.is_relative_to(root):
-            log.warning("skipping %s: it links outside the corpus", link.relative_to(root).as_posix())
-        elif target not in seen:
-            seen.add(target)
-            found.append(link)
-    return sorted(found)
+            log.warning("skipping %s: it links outside the corpus", source)
+        elif str(target) not in seen:
+            seen.add(str(target))
+            found.append((entry, source))
+    files = []
+    for entry, source in found:
+        try:
+            stat = entry.stat()  # follows a link, so a link's signature is its target's
+        except OSError:  # gone since the listing
+            continue
+        files.append(CorpusFile(entry.path, source, stat.st_size, stat.st_mtime_ns))
+    return sorted(files, key=lambda f: f.source)
 
 
 @functools.lru_cache(maxsize=64)
@@ -177,6 +202,10 @@ class _TextExtractor(HTMLParser):
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _ENDS_SENTENCE = re.compile(r"[.!?:;\"'”’)\]]$")
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+# Below this many characters a paragraph is too short to be told apart as content by its length alone
+# (jusText's length_high, Pomikálek 2011): the notices and adverts that end web pages are this short.
+SHORT_PARAGRAPH = 200
 
 
 def clean_text(raw: str) -> str:
@@ -195,7 +224,7 @@ def clean_text(raw: str) -> str:
                 paragraphs[-1] = f"{paragraphs[-1]} {line}"
             else:
                 paragraphs.append(line)
-    return "\n\n".join(_drop_repeats(paragraphs))
+    return "\n\n".join(_drop_link_tail(_drop_repeats(paragraphs)))
 
 
 def _drop_repeats(paragraphs: list[str]) -> list[str]:
@@ -213,3 +242,15 @@ def _drop_repeats(paragraphs: list[str]) -> list[str]:
         seen.add(para)
         kept.append(para)
     return kept
+
+
+def _drop_link_tail(paragraphs: list[str]) -> list[str]:
+    """Drop the run of short paragraphs that ends a document when one of them holds a link: a survey
+    advert, "read more at ...", a site notice. The text before it stays; a document of only short
+    paragraphs is kept whole."""
+    tail = len(paragraphs)
+    while tail and len(paragraphs[tail - 1]) < SHORT_PARAGRAPH:
+        tail -= 1
+    if tail and any(_URL.search(p) for p in paragraphs[tail:]):
+        return paragraphs[:tail]
+    return paragraphs

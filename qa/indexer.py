@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.chunking import chunk_document
 from qa.config import Settings
-from qa.documents import CLEANING_VERSION, Skipped, file_hash, find_files, read_document, source_name
+from qa.documents import CLEANING_VERSION, CorpusFile, Skipped, file_hash, find_files, read_document
 from qa.embedder import Embedder
 from qa.errors import CorpusError
 from qa.store import IndexMismatchError, IndexSpec, Store, delete_index
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]  # (files done, files to do, current file)
 BATCH_CHUNKS = 256  # chunks embedded and committed together; bounds memory on large corpora
+# A file modified this recently may change again within the file system's mtime resolution without its
+# size or mtime showing it, so its signature is not trusted yet: it is hashed again next time.
+RACY_SECONDS = 2
 
 
 @dataclass
@@ -67,30 +71,35 @@ def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool 
     if rebuild:
         store.clear()
     known = store.documents()
+    stats = store.file_stats()
     report = IndexReport()
-    todo: list[Path] = []
+    todo: list[CorpusFile] = []
+    checked: list[CorpusFile] = []  # files now known to match the index, whose signatures to remember
     present: set[str] = set()
-    for path in find_files(corpus):
-        source = source_name(corpus, path)
-        present.add(source)
-        try:
-            digest = file_hash(path.read_bytes())
-        except OSError as exc:
-            report.skipped.append(Skipped(source, f"cannot be read: {exc.strerror}"))
+    for file in find_files(corpus):
+        present.add(file.source)
+        if file.source in known and stats.get(file.source) == (file.size, file.mtime_ns):
+            report.unchanged += 1  # same size and mtime as when its content last matched: not read again
             continue
-        if source in known and known[source].content_hash == digest:
+        try:
+            digest = file_hash(file.path.read_bytes())
+        except OSError as exc:
+            report.skipped.append(Skipped(file.source, f"cannot be read: {exc.strerror}"))
+            continue
+        if file.source in known and known[file.source].content_hash == digest:
             report.unchanged += 1
+            checked.append(file)
         else:
-            todo.append(path)
+            todo.append(file)
     report.removed = sorted(set(known) - present)
     if report.removed:
         store.write([], removed=report.removed)
 
     batch: list[tuple[Document, list[Chunk]]] = []
-    for i, path in enumerate(todo):
+    for i, file in enumerate(todo):
         if progress:
-            progress(i, len(todo), source_name(corpus, path))
-        doc = read_document(corpus, path, settings.max_file_bytes)
+            progress(i, len(todo), file.source)
+        doc = read_document(corpus, file.path, settings.max_file_bytes)
         if isinstance(doc, Skipped):
             log.warning("skipping %s: it %s", doc.source, doc.reason)
             report.skipped.append(doc)
@@ -99,6 +108,7 @@ def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool 
                 report.removed.append(doc.source)
             continue
         (report.updated if doc.source in known else report.added).append(doc.source)
+        checked.append(file)
         batch.append((doc, chunk_document(doc, settings.chunk_words, settings.chunk_max_words,
                                           settings.chunk_overlap_words)))
         if sum(len(c) for _, c in batch) >= BATCH_CHUNKS:
@@ -107,6 +117,8 @@ def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool 
     _commit(store, embedder, batch)
     if progress and todo:
         progress(len(todo), len(todo), "")
+    settled = time.time_ns() - RACY_SECONDS * 10**9
+    store.record_file_stats([(f.source, f.size, f.mtime_ns) for f in checked if f.mtime_ns < settled])
     if report.changed:
         store.save()
     report.chunks = store.chunk_count()

@@ -1,8 +1,12 @@
 """The persisted index under `embeddings/`: SQLite rows for documents and chunks, FAISS vectors, a manifest.
 
 SQLite is the source of truth and its transactions are atomic; it also keeps each chunk's vector,
-so the FAISS file is a derived copy. A FAISS file that is missing, damaged, or older than the
-SQLite rows (a crash between the two writes) is rebuilt from SQLite without re-embedding.
+so the FAISS file is a derived copy. Each write also journals the chunk keys it touched, under a
+generation number. The manifest records the generation the FAISS file holds; opening the index
+replays the journal since then (those keys' current vectors, read from SQLite), so a small change
+to a large index does not rewrite the whole FAISS file: it is rewritten once the journal since it
+passes `JOURNAL_MAX_SHARE` of the vectors. A FAISS file that is missing, damaged, or cannot be
+brought up to date is rebuilt from SQLite without re-embedding.
 """
 
 from __future__ import annotations
@@ -38,7 +42,13 @@ CREATE TABLE IF NOT EXISTS chunks(
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='porter unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS vector_journal(generation INTEGER NOT NULL, id INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS journal_by_generation ON vector_journal(generation);
+CREATE TABLE IF NOT EXISTS file_stats(source TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
 """
+# Rewrite the FAISS file once the journal since it holds this share of the index's vectors; below that,
+# opening replays it. Small indexes are rewritten on every change, large ones rarely.
+JOURNAL_MAX_SHARE = 0.1
 
 # Words too common to help BM25; leaving them out also keeps FTS5 from scanning huge posting lists.
 _STOPWORDS = frozenset("""a an and are as at be by did do does for from had has have he her his how i in
@@ -126,12 +136,14 @@ class Store:
 
     def _load_vectors(self) -> None:
         path = self.index_dir / FAISS_NAME
-        manifest = self.manifest()
         count = self.chunk_count()
         if path.exists():
             try:
                 vectors = VectorIndex.load(path, self.spec.dimension)
-                if manifest.get("generation") == self.generation() and len(vectors) == count:
+            except RuntimeError as exc:
+                log.warning("%s is damaged (%s): rebuilding it from the stored vectors", path, str(exc).splitlines()[0])
+            else:
+                if self._catch_up(vectors, self.manifest().get("generation")) and len(vectors) == count:
                     self.vectors = vectors
                     if not self._index_outgrown():
                         return
@@ -141,12 +153,24 @@ class Store:
                     self._save_derived()
                     return
                 log.warning("%s is older than %s: rebuilding it from the stored vectors", path, DB_NAME)
-            except RuntimeError as exc:
-                log.warning("%s is damaged (%s): rebuilding it from the stored vectors", path, str(exc).splitlines()[0])
         elif count:
             log.warning("%s is missing: rebuilding it from the stored vectors", path)
         self._rebuild_vectors()
         self._save_derived()
+
+    def _catch_up(self, vectors: VectorIndex, at: object) -> bool:
+        """Replay the journal since generation `at` onto `vectors`; False when the journal cannot do it."""
+        pruned = self._meta_int("journal_pruned_through")
+        if not isinstance(at, int) or not pruned <= at <= self.generation():
+            return False
+        touched = np.array([r[0] for r in self._db.execute(
+            "SELECT DISTINCT id FROM vector_journal WHERE generation > ?", (at,))], dtype=np.int64)
+        if len(touched):
+            vectors.remove(touched)  # then add back those that still exist, with their current vectors
+            for ids, vecs in self._stored_vectors(touched):
+                vectors.add(ids, vecs)
+            log.info("brought the FAISS copy up to date with %d journaled chunk changes", len(touched))
+        return True
 
     def _index_outgrown(self) -> bool:
         """Whether the FAISS copy is of another kind than its size (or the setting) calls for, or degraded."""
@@ -159,12 +183,20 @@ class Store:
         kind = choose_kind(count, self.index_type, self.vectors.kind)
         self.vectors = VectorIndex.build(kind, self.spec.dimension, self._stored_vectors, count)
 
-    def _stored_vectors(self, batch: int = 4096):
-        cursor = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
-        while rows := cursor.fetchmany(batch):
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            yield ids, vecs
+    def _stored_vectors(self, keys: np.ndarray | None = None, batch: int = 4096):
+        """(ids, vectors) in batches: every stored chunk in key order, or those of `keys` that exist."""
+        if keys is None:
+            cursor = self._db.execute("SELECT id, vector FROM chunks ORDER BY id")
+            parts = iter(lambda: cursor.fetchmany(batch), [])
+        else:
+            parts = (self._db.execute(f"SELECT id, vector FROM chunks WHERE id IN ({','.join('?' * len(part))})",
+                                      part.tolist()).fetchall()
+                     for part in np.array_split(keys, max(1, -(-len(keys) // batch))))
+        for rows in parts:
+            if rows:
+                ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+                yield ids, vecs
 
     def close(self) -> None:
         """Close the database."""
@@ -174,10 +206,26 @@ class Store:
     # ---- reading -------------------------------------------------------------------------
 
     def generation(self) -> int:
-        """Counts committed writes; the FAISS file is current when the manifest records the same."""
+        """Counts committed writes; the manifest records the one the FAISS file holds."""
+        return self._meta_int("generation")
+
+    def _meta_int(self, key: str) -> int:
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return int(row[0]) if row else 0
+
+    def file_stats(self) -> dict[str, tuple[int, int]]:
+        """The (size, mtime_ns) each indexed file had when its hash was last checked."""
+        with self._lock:
+            return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT source, size, mtime_ns FROM file_stats")}
+
+    def record_file_stats(self, stats: list[tuple[str, int, int]]) -> None:
+        """Remember (source, size, mtime_ns) of files whose content matches the index, so that a refresh
+        can skip reading them while their size and mtime stay the same."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO file_stats VALUES(?,?,?)", stats)
+            self._db.execute("COMMIT")
 
     def manifest(self) -> dict:
         """The manifest as last written, or {} when it is missing or unreadable."""
@@ -242,10 +290,12 @@ class Store:
             old_keys: list[int] = []
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+                generation = self.generation() + 1
                 for source in [*removed, *(d.source for d, _, _ in documents)]:
                     old_keys += [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE source=?", (source,))]
                     self._db.execute("DELETE FROM chunks WHERE source=?", (source,))
                     self._db.execute("DELETE FROM documents WHERE source=?", (source,))
+                    self._db.execute("DELETE FROM file_stats WHERE source=?", (source,))
                 if old_keys:
                     self._db.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(k,) for k in old_keys])
                 for doc, chunks, vecs in documents:
@@ -256,7 +306,9 @@ class Store:
                     self._db.executemany("INSERT INTO chunks VALUES(?,?,?,?,?,?)", rows)
                     self._db.executemany("INSERT INTO chunks_fts(rowid, text) VALUES(?,?)",
                                          [(chunk_key(c.id), c.text) for c in chunks])
-                self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                touched = set(old_keys).union(*({chunk_key(c.id) for c in chunks} for _, chunks, _ in documents))
+                self._db.executemany("INSERT INTO vector_journal VALUES(?,?)", [(generation, k) for k in touched])
+                self._db.execute("UPDATE meta SET value=? WHERE key='generation'", (str(generation),))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -270,21 +322,37 @@ class Store:
         with self._lock:
             if self._index_outgrown():  # crossing the size threshold rebuilds once, here
                 self._rebuild_vectors()
-            self._save_derived()
+                self._save_derived()
+                return
+            at = self.manifest().get("generation")
+            journal = self._db.execute("SELECT count(*) FROM vector_journal WHERE generation > ?",
+                                       (at if isinstance(at, int) else -1,)).fetchone()[0]
+            small = isinstance(at, int) and journal <= JOURNAL_MAX_SHARE * len(self.vectors)
+            self._save_derived(vectors_at=at if small and (self.index_dir / FAISS_NAME).exists() else None)
 
-    def _save_derived(self) -> None:
-        self.vectors.save(self.index_dir / FAISS_NAME)
+    def _save_derived(self, vectors_at: int | None = None) -> None:
+        """Write the manifest, and the FAISS file unless `vectors_at` says which generation the one on disk holds."""
+        generation = self.generation()
+        if vectors_at is None:
+            self.vectors.save(self.index_dir / FAISS_NAME)
         docs = self.documents()
         manifest = {
             "spec": asdict(self.spec),
-            "generation": self.generation(),
+            "generation": generation if vectors_at is None else vectors_at,
+            "index_generation": generation,
             "index_type": self.vectors.kind,
             "index_params": self.vectors.params,
             "vectors": len(self.vectors),
             "built_at": max((d.indexed_at for d in docs.values()), default=None),
             "documents": {s: {"sha256": d.content_hash, "chunks": d.chunks} for s, d in docs.items()},
         }
-        atomic_write_bytes(self.index_dir / MANIFEST_NAME, json.dumps(manifest, indent=1).encode())
+        atomic_write_bytes(self.index_dir / MANIFEST_NAME, json.dumps(manifest, separators=(",", ":")).encode())
+        if vectors_at is None:  # the FAISS file and the manifest now hold `generation`: its journal is spent
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("DELETE FROM vector_journal WHERE generation <= ?", (generation,))
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES('journal_pruned_through', ?)", (str(generation),))
+                self._db.execute("COMMIT")
 
     def clear(self) -> None:
         """Remove every document (for a rebuild)."""

@@ -20,7 +20,7 @@ def words(text: str) -> int:
 
 @pytest.fixture(scope="module")
 def seed_docs(seeds_dir: Path) -> list[Document]:
-    return [read_document(seeds_dir, p) for p in find_files(seeds_dir)]
+    return [read_document(seeds_dir, f.path) for f in find_files(seeds_dir)]
 
 
 def check_offsets(doc: Document, chunks: list[Chunk]) -> None:

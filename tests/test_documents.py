@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import Skipped, clean_text, extract_text, file_hash, find_files, read_document, source_name
+from qa.documents import Skipped, clean_text, extract_text, file_hash, find_files, read_document
 from qa.types import Document
 
 
@@ -51,14 +51,14 @@ def read(corpus: Path, name: str, **kw) -> Document | Skipped:
 def test_find_files_recurses_sorted_and_names_sources_relative(tiny_corpus: Path) -> None:
     (tiny_corpus / "notes" / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")  # unsupported suffix
     found = find_files(tiny_corpus)
-    assert [source_name(tiny_corpus, p) for p in found] == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
+    assert [f.source for f in found] == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 
 
 def test_hidden_files_and_folders_are_skipped(tiny_corpus: Path) -> None:
     (tiny_corpus / ".draft.txt").write_text("A hidden draft.", encoding="utf-8")
     (tiny_corpus / ".git").mkdir()
     (tiny_corpus / ".git" / "notes.md").write_text("Hidden folder.", encoding="utf-8")
-    sources = [source_name(tiny_corpus, p) for p in find_files(tiny_corpus)]
+    sources = [f.source for f in find_files(tiny_corpus)]
     assert sources == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 
 
@@ -70,14 +70,14 @@ def test_links_leaving_the_corpus_are_skipped_with_a_warning(tiny_corpus: Path, 
     os.symlink(outside / "secret.txt", tiny_corpus / "secret.txt")
     os.symlink(outside, tiny_corpus / "elsewhere")
     with caplog.at_level(logging.WARNING, logger="qa.documents"):
-        sources = [source_name(tiny_corpus, p) for p in find_files(tiny_corpus)]
+        sources = [f.source for f in find_files(tiny_corpus)]
     assert sources == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
     assert "secret.txt" in caplog.text
 
 
 def test_a_link_to_a_file_inside_the_corpus_is_one_document(tiny_corpus: Path) -> None:
     os.symlink("lighthouse.txt", tiny_corpus / "beacon.txt")
-    sources = [source_name(tiny_corpus, p) for p in find_files(tiny_corpus)]
+    sources = [f.source for f in find_files(tiny_corpus)]
     assert sorted(sources) == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 
 
@@ -167,6 +167,36 @@ def test_a_paragraph_said_twice_is_said_once_but_names_stay_whole() -> None:
     assert clean_text(f"{sentence} {sentence}") == sentence
     assert clean_text("Bora Bora\n\nWalla Walla\n\nThank you. Thank you.") == \
         "Bora Bora\n\nWalla Walla\n\nThank you. Thank you."
+
+
+def test_the_survey_advert_ending_a_seed_is_dropped(seeds_dir: Path) -> None:
+    path = next(seeds_dir.glob("001_*.txt"))
+    raw = path.read_text(encoding="utf-8")
+    assert "Survey for overseas students" in raw and "https://" in raw
+    doc = read_document(seeds_dir, path)
+    assert "Survey" not in doc.text and "https://" not in doc.text and "cash" not in doc.text
+    assert doc.text.endswith("a comprehensive and multifaceted cooperation strategy.")
+
+
+ARTICLE = ("The Gull Point lighthouse was built in 1871 by Thomas Avery, who also designed the harbour wall, "
+           "and it was kept by the Doyle family for three generations until its light was automated in 1952 "
+           "by the harbour board.")
+
+
+def test_a_short_tail_holding_a_link_is_dropped() -> None:
+    tail = ["Office closed Jan 19 - Feb 24.", "Tell us what you think: https://example.org/survey",
+            "Take part and win a prize!"]
+    assert clean_text("\n\n".join([ARTICLE, *tail])) == ARTICLE
+    assert clean_text(f"{ARTICLE}\n\nRead more at www.example.org/gull-point") == ARTICLE
+
+
+def test_short_paragraphs_without_a_link_or_with_no_article_stay() -> None:
+    ending = f"{ARTICLE}\n\nThe light is 34 metres tall.\n\nIt is painted red."
+    assert clean_text(ending) == ending  # short, but no link: the article's own last lines
+    note = "Meeting at five.\n\nDetails: https://example.org/meeting"
+    assert clean_text(note) == note  # nothing but short paragraphs: no article to keep apart from them
+    middle = f"{ARTICLE}\n\nSee https://example.org/map\n\n{ARTICLE.replace('1871', '1872')}"
+    assert clean_text(middle) == middle  # a link inside the text, not in its tail
 
 
 def test_paragraph_broken_mid_sentence_in_seeds_is_rejoined(seeds_dir: Path) -> None:

@@ -114,6 +114,36 @@ def first_total(docs) -> int:
     return sum(d.chunks for d in docs.values())
 
 
+def test_unchanged_size_and_mtime_skip_reading_a_settled_file(tiny_corpus: Path, tmp_path: Path,
+                                                               embedder: Embedder) -> None:
+    """A file's content is only read again when its size or mtime moved, or was too recent to trust."""
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    path = tiny_corpus / "lighthouse.txt"
+    old = os.stat(path).st_mtime_ns - 60 * 10**9
+    os.utime(path, ns=(old, old))  # settled: written a minute ago
+    refresh(store, embedder, s)
+    text = path.read_text(encoding="utf-8")
+    same_size = text.replace("lighthouse", "LIGHTHOUSE")
+    assert same_size != text and len(same_size) == len(text)
+
+    path.write_text(same_size, encoding="utf-8")
+    os.utime(path, ns=(old, old))  # the same size and mtime: taken as unchanged, without reading it
+    assert not refresh(store, embedder, s).changed
+    os.utime(path, ns=(old + 10**9, old + 10**9))  # the mtime moved: read, hashed and re-indexed
+    assert refresh(store, embedder, s).updated == ["lighthouse.txt"]
+    assert "LIGHTHOUSE" in store.document_text("lighthouse.txt")
+
+    # Just written: its signature is not trusted, so a same-size change in the same mtime tick is seen.
+    path.write_text(text, encoding="utf-8")
+    assert refresh(store, embedder, s).updated == ["lighthouse.txt"]
+    now = os.stat(path).st_mtime_ns
+    path.write_text(same_size, encoding="utf-8")
+    os.utime(path, ns=(now, now))
+    assert refresh(store, embedder, s).updated == ["lighthouse.txt"]
+    assert "LIGHTHOUSE" in store.document_text("lighthouse.txt")
+    store.close()
+
+
 def test_reindexing_never_duplicates_chunks(tiny_corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
     s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
     total = refresh(store, embedder, s).chunks

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -302,12 +303,57 @@ def test_crash_while_replacing_the_manifest(index, embedder: Embedder, monkeypat
     store.close()
     assert leftovers(index_dir) == []
 
-    with caplog.at_level(logging.WARNING, logger="qa.store"):
+    with caplog.at_level(logging.INFO, logger="qa.store"):
         again = open_store(s, embedder)
-    assert "older" in caplog.text  # the FAISS file and the manifest disagree with SQLite: rebuilt
+    # The manifest still names the old generation: the journal since then is replayed, nothing rebuilt.
+    assert "journaled" in caplog.text and "rebuilding" not in caplog.text
     assert sorted(again.documents()) == ["lighthouse.txt", "notes/festival.html"]
     assert_usable(again, embedder)
     again.close()
+
+
+def test_a_small_change_to_a_large_index_is_journaled_not_rewritten(
+        index, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Below JOURNAL_MAX_SHARE the FAISS file stays as it was and opening replays the journal; past it,
+    the file is rewritten once and the journal emptied."""
+    import qa.store
+
+    s, index_dir = index
+    faiss_before = (index_dir / FAISS_NAME).read_bytes()
+    monkeypatch.setattr(qa.store, "JOURNAL_MAX_SHARE", 10.0)  # as if the index were large
+    store = open_store(s, embedder)
+    add_ferry(s.corpus)
+    (s.corpus / "bakery.md").unlink()
+    refresh(store, embedder, s)
+    store.close()
+    assert (index_dir / FAISS_NAME).read_bytes() == faiss_before
+    manifest = json.loads((index_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    assert manifest["generation"] < manifest["index_generation"]
+    assert sorted(manifest["documents"]) == sorted(["ferry.txt", "lighthouse.txt", "notes/festival.html"])
+
+    with caplog.at_level(logging.INFO, logger="qa.store"):
+        again = open_store(s, embedder)
+    assert "journaled" in caplog.text and "rebuilding" not in caplog.text
+    assert_usable(again, embedder)
+    ferry = again.search_dense(embedder.embed(["When does the Marlow ferry cross the bay?"]), 1)[0][0][0]
+    assert again.chunks([ferry])[ferry].source == "ferry.txt"
+    assert not any(c.source == "bakery.md" for c in again.chunks([k for k, _ in again.search_dense(
+        embedder.embed(["rye bread oven"]), 10)[0]]).values())
+
+    monkeypatch.setattr(qa.store, "JOURNAL_MAX_SHARE", 0.0)  # now the journal is too long: rewrite
+    (s.corpus / "ferry.txt").write_text("The Marlow ferry no longer runs.", encoding="utf-8")
+    refresh(again, embedder, s)
+    again.close()
+    manifest = json.loads((index_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    assert manifest["generation"] == manifest["index_generation"]
+    assert faiss.read_index(str(index_dir / FAISS_NAME)).ntotal == manifest["vectors"]
+    db = sqlite3.connect(index_dir / DB_NAME)
+    assert db.execute("SELECT count(*) FROM vector_journal").fetchone()[0] == 0
+    db.close()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="qa.store"):
+        assert_usable(open_store(s, embedder), embedder)
+    assert not caplog.records
 
 
 def test_crash_between_embedding_batches(index, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
