@@ -90,7 +90,7 @@ def scale(n: int, index_type: str, queries: int, real_limit: int) -> None:
           f"over {len(questions)} questions")
     store.close()
     settings = Settings.load(corpus=corpus, index_dir=index_dir, index_type=index_type)
-    later = later_starts(settings, embedder, sorted((corpus / "squad").glob("*.txt"))[0])
+    later = later_starts(settings, embedder, min((corpus / "squad").glob("*.txt")))
     emit({"bench": "index-scale", **info, **later, "reopen_s": round(reopen_s, 3), "disk_mib": round(size),
           "bm25_top30": bm25_s, "bm25_rank_top30": rank_s, "dense_top30": dense_s,
           "index_params": store.vectors.params, "peak_rss_mib": round(peak_rss_mb()), "loadavg": os.getloadavg()[0]})
@@ -191,7 +191,7 @@ def main() -> None:
     print(f"peak memory {peak:.0f} MiB (process before the model: {rss0:.0f} MiB)")
     store.close()
 
-    later = later_starts(settings, embedder, sorted(corpus.glob("*.txt"))[0])
+    later = later_starts(settings, embedder, min(corpus.glob("*.txt")))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     emit({"bench": "index", "files": n_files, "chunks": chunks, "words_per_chunk": round(words, 1),
