@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 CALIBRATION_FILE = "qa_reader.json"  # written by the training script beside the weights
 DEFAULT_THRESHOLD = 0.5
 MIN_CONTEXT_TOKENS = 32
+# Windows are batched only while padding stays under this share of a batch's tokens: on a CPU a padded
+# token costs as much as a real one, and a question's few windows differ in length (benchmarks/README.md).
+PADDING_SHARE = 0.1
 
 
 @dataclass
@@ -175,15 +178,27 @@ class Reader:
         end = np.full((n, width), -np.inf, dtype=np.float32)
         lengths = windows.inputs["attention_mask"].sum(axis=1)
         with torch.inference_mode():
-            for i in range(0, n, self.batch_size):
-                # Cut each batch to its own longest window: padding costs as much as text.
-                cut = int(lengths[i:i + self.batch_size].max())
-                batch = {k: torch.from_numpy(v[i:i + self.batch_size, :cut]).to(self.device)
-                         for k, v in windows.inputs.items()}
+            for rows in length_batches(lengths, self.batch_size):
+                cut = int(lengths[rows].max())
+                batch = {k: torch.from_numpy(v[rows, :cut]).to(self.device) for k, v in windows.inputs.items()}
                 out = self._model(**batch)
-                start[i:i + self.batch_size, :cut] = out.start_logits.float().cpu().numpy()
-                end[i:i + self.batch_size, :cut] = out.end_logits.float().cpu().numpy()
+                start[rows, :cut] = out.start_logits.float().cpu().numpy()
+                end[rows, :cut] = out.end_logits.float().cpu().numpy()
         return start, end
+
+
+def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Window indices grouped shortest first into batches of at most `batch_size`, each padded by at most
+    `PADDING_SHARE` of its tokens."""
+    batches: list[list[int]] = []
+    for i in np.argsort(lengths, kind="stable"):
+        batch = batches[-1] if batches else []
+        # Sorted, so the new window is the batch's longest: the padded size is its length times the count.
+        if not batch or len(batch) >= batch_size or \
+                lengths[i] * (len(batch) + 1) > (1 + PADDING_SHARE) * (lengths[batch].sum() + lengths[i]):
+            batches.append(batch := [])
+        batch.append(int(i))
+    return [np.array(b) for b in batches]
 
 
 def load_qa_model(name: str, device: str = "cpu"):

@@ -17,7 +17,7 @@ import pytest
 
 from qa.errors import ModelError, QuestionError
 from qa.evaluate import exact_match
-from qa.reader import Reader, Windows, answer_positions, decode_spans, featurize
+from qa.reader import PADDING_SHARE, Reader, Windows, answer_positions, decode_spans, featurize, length_batches
 
 LIGHTHOUSE = (Path(__file__).parent / "data" / "tiny" / "lighthouse.txt").read_text(encoding="utf-8")
 BAKERY = (Path(__file__).parent / "data" / "tiny" / "bakery.md").read_text(encoding="utf-8")
@@ -227,6 +227,33 @@ def test_batched_questions_match_single_runs(reader: Reader) -> None:
         assert [(s.passage, s.start, s.end) for s in spans] == [(s.passage, s.start, s.end) for s in single]
         assert [s.score for s in spans] == pytest.approx([s.score for s in single], abs=1e-4)
         check_spans(spans, passages)
+
+
+def test_length_batches_cover_every_window_once_with_little_padding() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(20, 385, size=200)
+    batches = length_batches(lengths, batch_size=16)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(200))
+    for batch in batches:
+        assert 1 <= len(batch) <= 16
+        padded = lengths[batch].max() * len(batch)
+        assert len(batch) == 1 or padded <= (1 + PADDING_SHARE) * lengths[batch].sum()
+    assert len(length_batches(np.full(40, 100), batch_size=16)) == 3  # equal lengths fill whole batches
+    assert length_batches(np.array([], dtype=np.int64), batch_size=16) == []
+
+
+def test_logits_do_not_depend_on_how_windows_are_batched(reader: Reader) -> None:
+    """Windows of very different lengths are read in separate batches; one at a time gives the same logits."""
+    passages = [LIGHTHOUSE, BAKERY, f"{FILLER} {NEEDLE}", "The weather was mild."]
+    windows = featurize(reader._tokenizer, ["Who built the lighthouse?"] * 4, passages, 384, 128)
+    start, end = reader._logits(windows)
+    one = Reader(reader.model_name, batch_size=1)
+    one.warm_up()
+    start1, end1 = one._logits(windows)
+    real = windows.inputs["attention_mask"].astype(bool)  # padding's logits are never read
+    assert len(set(real.sum(axis=1))) > 2  # windows of several lengths
+    assert np.isfinite(start[real]).all() and np.isfinite(start1[real]).all()
+    assert np.allclose(start[real], start1[real], atol=1e-4) and np.allclose(end[real], end1[real], atol=1e-4)
 
 
 def test_threads_can_share_one_reader(reader: Reader) -> None:
