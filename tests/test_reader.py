@@ -17,7 +17,15 @@ import pytest
 
 from qa.errors import ModelError, QuestionError
 from qa.evaluate import exact_match
-from qa.reader import PADDING_SHARE, Reader, Windows, answer_positions, decode_spans, featurize, length_batches
+from qa.reader import (
+    PADDING_SHARE,
+    Reader,
+    Windows,
+    answer_positions,
+    decode_spans,
+    featurize,
+    length_batches,
+)
 
 LIGHTHOUSE = (Path(__file__).parent / "data" / "tiny" / "lighthouse.txt").read_text(encoding="utf-8")
 BAKERY = (Path(__file__).parent / "data" / "tiny" / "bakery.md").read_text(encoding="utf-8")
