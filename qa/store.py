@@ -5,8 +5,10 @@ so the FAISS file is a derived copy. Each write also journals the chunk keys it 
 generation number. The manifest records the generation the FAISS file holds; opening the index
 replays the journal since then (those keys' current vectors, read from SQLite), so a small change
 to a large index does not rewrite the whole FAISS file: it is rewritten once the journal since it
-passes `JOURNAL_MAX_SHARE` of the vectors. A FAISS file that is missing, damaged, or cannot be
-brought up to date is rebuilt from SQLite without re-embedding.
+passes `JOURNAL_MAX_SHARE` of the vectors. The same journal keeps a store that stays open (the chat)
+current with writes from another process (`qa index`): it catches up before it searches or writes.
+A FAISS file that is missing, damaged, or cannot be brought up to date is rebuilt from SQLite
+without re-embedding.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class Store:
         self.vectors = vectors
         self.index_type = index_type  # "auto" follows the corpus size (qa.vectors.choose_kind)
         self._lock = threading.RLock()
+        self._at = 0  # the generation `vectors` reflects; another process's writes move SQLite past it
 
     # ---- opening -------------------------------------------------------------------------
 
@@ -136,6 +139,7 @@ class Store:
 
     def _load_vectors(self) -> None:
         path = self.index_dir / FAISS_NAME
+        self._at = self.generation()
         count = self.chunk_count()
         if path.exists():
             try:
@@ -171,6 +175,16 @@ class Store:
                 vectors.add(ids, vecs)
             log.info("brought the FAISS copy up to date with %d journaled chunk changes", len(touched))
         return True
+
+    def _sync(self) -> None:
+        """Catch the FAISS copy in memory up with writes committed by another process (`qa index` while
+        `qa serve` runs): replay the journal since it was current, or reload the file when that process
+        rewrote it and spent the journal."""
+        now = self.generation()
+        if now != self._at:
+            if not self._catch_up(self.vectors, self._at):
+                self._load_vectors()
+            self._at = now
 
     def _index_outgrown(self) -> bool:
         """Whether the FAISS copy is of another kind than its size (or the setting) calls for, or degraded."""
@@ -265,6 +279,7 @@ class Store:
     def search_dense(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """For each query vector, the (chunk key, cosine) of its `k` nearest chunks."""
         with self._lock:
+            self._sync()
             scores, ids = self.vectors.search(queries, k)
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
                 for row_ids, row_scores in zip(ids, scores)]
@@ -290,7 +305,8 @@ class Store:
             old_keys: list[int] = []
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                generation = self.generation() + 1
+                before = self.generation()
+                generation = before + 1
                 for source in [*removed, *(d.source for d, _, _ in documents)]:
                     old_keys += [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE source=?", (source,))]
                     self._db.execute("DELETE FROM chunks WHERE source=?", (source,))
@@ -313,13 +329,18 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            if before != self._at:  # another process wrote too: replay its writes and this one
+                self._sync()
+                return
             self.vectors.remove(np.array(old_keys, dtype=np.int64))
             for _, chunks, vecs in documents:
                 self.vectors.add(np.array([chunk_key(c.id) for c in chunks], dtype=np.int64), vecs)
+            self._at = generation
 
     def save(self) -> None:
         """Persist the FAISS copy and the manifest after writes; SQLite is already durable."""
         with self._lock:
+            self._sync()
             if self._index_outgrown():  # crossing the size threshold rebuilds once, here
                 self._rebuild_vectors()
                 self._save_derived()

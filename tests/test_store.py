@@ -356,6 +356,51 @@ def test_a_small_change_to_a_large_index_is_journaled_not_rewritten(
     assert not caplog.records
 
 
+def test_two_processes_on_one_index_see_each_others_writes(
+        index, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`qa serve` keeps the index open while `qa index` refreshes it elsewhere: the server's dense search
+    follows, whether the other side rewrote the FAISS file or only journaled its change."""
+    import qa.store
+
+    s, index_dir = index
+    server, cli = open_store(s, embedder), open_store(s, embedder)  # two connections, as two processes have
+
+    def dense_sources(store: Store, question: str) -> list[str]:
+        keys = [k for k, _ in store.search_dense(embedder.embed([question]), 10)[0]]
+        return [c.source for c in store.chunks(keys).values()]
+
+    add_ferry(s.corpus)
+    refresh(cli, embedder, s)  # a small index: the FAISS file is rewritten and the journal spent
+    assert "ferry.txt" in dense_sources(server, "When does the Marlow ferry cross the bay?")
+
+    monkeypatch.setattr(qa.store, "JOURNAL_MAX_SHARE", 10.0)  # from now on changes are only journaled
+    (s.corpus / "bakery.md").unlink()
+    refresh(cli, embedder, s)
+    assert "bakery.md" not in dense_sources(server, "rye bread oven")
+
+    (s.corpus / "kites.txt").write_text("Kites fly over Gull Point every May.", encoding="utf-8")
+    refresh(cli, embedder, s)
+    (s.corpus / "ferry.txt").write_text("The Marlow ferry stopped running in 1990.", encoding="utf-8")
+    refresh(server, embedder, s)  # the server writes while behind the other side's last write
+    for store in (server, cli):  # each catches up when it next searches
+        assert "kites.txt" in dense_sources(store, "When do kites fly over Gull Point?")
+        assert set(store.vectors.ids()) == {chunk_key(c) for c in store_chunk_ids(store)}
+    server.close(), cli.close()
+    again = open_store(s, embedder)
+    assert sorted(again.documents()) == ["ferry.txt", "kites.txt", "lighthouse.txt", "notes/festival.html"]
+    assert set(again.vectors.ids()) == {chunk_key(c) for c in store_chunk_ids(again)}
+    assert_usable(again, embedder)
+    again.close()
+
+
+def store_chunk_ids(store: Store) -> list[str]:
+    db = sqlite3.connect(store.index_dir / DB_NAME)
+    try:
+        return [r[0] for r in db.execute("SELECT chunk_id FROM chunks")]
+    finally:
+        db.close()
+
+
 def test_crash_between_embedding_batches(index, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     import qa.indexer
     from sentence_transformers import SentenceTransformer
