@@ -135,13 +135,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.reader_only:
         if squad is None:
             raise QAError("--reader-only needs a SQuAD file: it reads each question against its gold paragraph")
-        from qa.config import Settings
-        from qa.reader import Reader
-
-        s = Settings.load(**_settings(args))
-        reader = Reader(s.reader_model, s.device, s.max_seq_len, s.doc_stride, s.max_answer_tokens,
-                        s.reader_batch_size)
-        predictions, seconds = ev.timed(ev.run_reader_only, reader, questions, s.answer_threshold)
+        assistant = _assistant(args)  # its reader, from the settings; nothing else of it loads
+        predictions, seconds = ev.timed(ev.run_reader_only, assistant.reader, questions,
+                                        assistant.settings.answer_threshold)
         metrics = ev.score(predictions, reader_only=True)
     else:
         with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:

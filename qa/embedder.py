@@ -64,12 +64,6 @@ class Embedder:
             else self._model.get_sentence_embedding_dimension()
         return int(dim)
 
-    @property
-    def max_tokens(self) -> int:
-        """The longest input the model reads; longer text is truncated."""
-        self.warm_up()
-        return int(self._model.max_seq_length)
-
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 vectors, one row per text (sentence-transformers batches them sorted by length)."""
         self.warm_up()

@@ -183,9 +183,8 @@ def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
     result = {"exact_match": _pct(em), "f1": _pct(f1)}
     if not reader_only:
         result["source_accuracy"] = _pct([float(p.source == p.question.source) for p in answerable])
-        result["recall@5"] = _pct([float(p.question.source in p.retrieved[:5]) for p in answerable])
-        result["mrr"] = _pct([next((1.0 / r for r, s in enumerate(p.retrieved, 1) if s == p.question.source), 0.0)
-                              for p in answerable])
+        retrieval = score_retrieval(answerable)
+        result["recall@5"], result["mrr"] = retrieval["recall@5"], retrieval["mrr"]
     result["has_answer_f1"] = _pct([f1_score(p.text, p.question.answers) for p in answerable])
     result["no_answer_accuracy"] = _pct([float(p.text == "") for p in unanswerable])
     result["n"] = len(predictions)

@@ -181,10 +181,12 @@ class Store:
         `qa serve` runs): replay the journal since it was current, or reload the file when that process
         rewrote it and spent the journal."""
         now = self.generation()
-        if now != self._at:
-            if not self._catch_up(self.vectors, self._at):
-                self._load_vectors()
+        if now == self._at:
+            return
+        if self._catch_up(self.vectors, self._at):
             self._at = now
+        else:
+            self._load_vectors()
 
     def _index_outgrown(self) -> bool:
         """Whether the FAISS copy is of another kind than its size (or the setting) calls for, or degraded."""
