@@ -129,8 +129,9 @@ def extract_text(suffix: str, data: bytes) -> str:
     """The raw text of a file's bytes, by its type; raises ValueError for binary or undecodable data."""
     if suffix == ".pdf":
         return _pdf_text(data)
-    text = _decode(data)
-    if suffix in (".html", ".htm"):
+    html = suffix in (".html", ".htm")
+    text = _decode(data, _declared_charset(data) if html else None)
+    if html:
         parser = _TextExtractor()
         parser.feed(text)
         parser.close()
@@ -138,7 +139,30 @@ def extract_text(suffix: str, data: bytes) -> str:
     return text
 
 
-def _decode(data: bytes) -> str:
+# An HTML page's own <meta charset> or http-equiv declaration, looked for where browsers look: the first 1 KB.
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+# Labels that mean Windows-1252 on the web (the WHATWG Encoding Standard), Python's Latin-1 being stricter.
+_WINDOWS_1252_LABELS = {"ascii", "us-ascii", "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "cp819"}
+# Windows-1252 decodes almost any bytes, so its result must read as Western text: accented letters within
+# mostly-ASCII words. Greek or Cyrillic bytes come out as words of only non-ASCII letters ("Ïðèâåò"),
+# random bytes as mostly non-ASCII characters.
+LEGACY_MAX_NON_ASCII = 0.3  # share of characters
+LEGACY_MAX_FOREIGN_WORDS = 0.1  # share of words of two letters or more with no ASCII letter
+_LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
+
+
+def _declared_charset(data: bytes) -> str | None:
+    match = _META_CHARSET.search(data[:1024])
+    if not match:
+        return None
+    label = match.group(1).decode("ascii").lower()
+    return "cp1252" if label in _WINDOWS_1252_LABELS else label
+
+
+def _decode(data: bytes, declared: str | None = None) -> str:
+    """UTF-8 (or UTF-16 with a BOM); else the encoding an HTML page declares; else Windows-1252 when the
+    result reads as Western text. Windows-1252 is what browsers assume for unlabelled legacy pages, and the
+    usual encoding of older Western text files, so such files are read rather than skipped."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return data.decode("utf-16")
@@ -149,11 +173,31 @@ def _decode(data: bytes) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"is not UTF-8 text (undecodable byte at offset {exc.start})") from exc
+        text = _legacy_decode(data, declared)
+        if text is None:
+            raise ValueError(f"is not UTF-8 text (undecodable byte at offset {exc.start}) and does not read as "
+                             f"Windows-1252 either: save it as UTF-8") from exc
     controls = sum(1 for ch in text[:8192] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
     if controls > 0.05 * min(len(text), 8192):
         raise ValueError("is binary, not text")
     return text
+
+
+def _legacy_decode(data: bytes, declared: str | None) -> str | None:
+    if declared:
+        try:
+            return data.decode(declared)
+        except (LookupError, UnicodeDecodeError):
+            pass  # an unknown or wrong label: try the Western default
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None  # the five bytes Windows-1252 leaves undefined
+    if sum(1 for ch in text if ord(ch) > 127) > LEGACY_MAX_NON_ASCII * len(text):
+        return None
+    words = _LETTER_RUN.findall(text)
+    foreign = sum(1 for w in words if not any(c.isascii() for c in w))
+    return text if foreign <= LEGACY_MAX_FOREIGN_WORDS * len(words) else None
 
 
 def _pdf_text(data: bytes) -> str:

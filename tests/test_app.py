@@ -301,7 +301,7 @@ def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served:
     files.mkdir()
     bad = {
         "blob.txt": b"\x00\x01\x02binary\x00" * 50,  # binary
-        "latin.txt": "caf\xe9 cr\xe8me".encode("latin-1"),  # not UTF-8
+        "greek.txt": "\u039a\u03b1\u03bb\u03b7\u03bc\u03ad\u03c1\u03b1 \u03ba\u03cc\u03c3\u03bc\u03b5".encode("iso-8859-7"),  # not UTF-8
         "empty.md": b"",
         "big.txt": b"word " * 1000,  # over the 4096-byte limit
         "bakery.md": b"\x00\x00",  # would replace a good document with a binary one

@@ -135,6 +135,22 @@ def test_utf16_text_with_a_bom_is_decoded(tmp_path: Path) -> None:
     assert doc.text == "The tower is 34 metres tall."
 
 
+@pytest.mark.parametrize(("name", "data", "text"), [
+    ("latin1.txt", "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e.".encode("latin-1"), "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e."),
+    ("smart.md", "He said \u201cno\u201d \u2014 it costs \u20ac5.".encode("cp1252"), 'He said "no" \u2014 it costs \u20ac5.'),
+    ("declared.html", b'<html><head><meta charset="windows-1251"></head><body><p>'
+     + "\u041c\u043e\u0441\u043a\u0432\u0430 \u2014 \u0441\u0442\u043e\u043b\u0438\u0446\u0430.".encode("cp1251") + b"</p></body></html>",
+     "\u041c\u043e\u0441\u043a\u0432\u0430 \u2014 \u0441\u0442\u043e\u043b\u0438\u0446\u0430."),
+    ("stray.txt", "Le caf\u00e9 est tr\u00e8s bon.".encode() + b" \xa0Fin.", "Le caf\u00e9 est tr\u00e8s bon. Fin."),
+])
+def test_legacy_encodings_are_read(tmp_path: Path, name: str, data: bytes, text: str) -> None:
+    """Windows-1252 (and Latin-1) files, a page's declared charset, UTF-8 with one stray byte."""
+    (tmp_path / name).write_bytes(data)
+    doc = read(tmp_path, name)
+    assert isinstance(doc, Document), doc
+    assert doc.text == text
+
+
 # ---- cleaning ------------------------------------------------------------------------------------
 
 def test_mojibake_in_seeds_is_repaired(seeds_dir: Path) -> None:
@@ -226,7 +242,8 @@ def test_broken_lines_are_rejoined_but_sentences_and_headings_kept_apart() -> No
 
 @pytest.mark.parametrize(("name", "data", "reason"), [
     ("image.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10", "binary"),
-    ("latin1.txt", "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e.".encode("latin-1"), "not UTF-8"),
+    ("greek.txt", "\u039a\u03b1\u03bb\u03b7\u03bc\u03ad\u03c1\u03b1 \u03ba\u03cc\u03c3\u03bc\u03b5.".encode("iso-8859-7"), "not UTF-8"),
+    ("noise.txt", bytes(range(160, 256)) * 4, "not UTF-8"),
     ("empty.md", b"", "no text"),
     ("blank.txt", b"  \n\n\t \r\n", "no text"),
     ("empty.html", b"<html><head><script>var a = 1;</script></head><body></body></html>", "no text"),

@@ -164,7 +164,7 @@ def test_unusable_files_are_skipped_with_warnings_naming_them(tiny_corpus: Path,
                                                              embedder: Embedder,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     (tiny_corpus / "photo.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 10)
-    (tiny_corpus / "latin.txt").write_bytes("Caf\u00e9 au lait co\u00fbte deux \u00e9cus.".encode("latin-1"))
+    (tiny_corpus / "greek.txt").write_bytes("\u039a\u03b1\u03bb\u03b7\u03bc\u03ad\u03c1\u03b1 \u03ba\u03cc\u03c3\u03bc\u03b5.".encode("iso-8859-7"))
     (tiny_corpus / "empty.md").write_bytes(b"")
     (tiny_corpus / "huge.txt").write_text("Words and more words. " * 200, encoding="utf-8")
     (tiny_corpus / "broken.pdf").write_bytes(b"%PDF-1.4\nthis is not really a pdf\n")
@@ -173,8 +173,8 @@ def test_unusable_files_are_skipped_with_warnings_naming_them(tiny_corpus: Path,
         report = refresh(store, embedder, s)
     assert sorted(report.added) == TINY
     skipped = {k.source: k.reason for k in report.skipped}
-    assert sorted(skipped) == ["broken.pdf", "empty.md", "huge.txt", "latin.txt", "photo.txt"]
-    assert "binary" in skipped["photo.txt"] and "UTF-8" in skipped["latin.txt"]
+    assert sorted(skipped) == ["broken.pdf", "empty.md", "greek.txt", "huge.txt", "photo.txt"]
+    assert "binary" in skipped["photo.txt"] and "UTF-8" in skipped["greek.txt"]
     assert "no text" in skipped["empty.md"] and "limit" in skipped["huge.txt"] and "PDF" in skipped["broken.pdf"]
     for name in skipped:
         assert name in caplog.text
