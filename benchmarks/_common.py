@@ -231,14 +231,14 @@ def build_scale_index(chunks: int, index_type: str = "auto", real_limit: int = 0
       paragraphs' real vectors plus noise, written to the store directly.
     Returns (corpus, index_dir, info).
     """
-    from qa.chunking import chunk_document
+    from qa.chunking import CHUNKING_VERSION, chunk_document
     from qa.config import Settings
     from qa.documents import CLEANING_VERSION, read_document
     from qa.embedder import Embedder
     from qa.indexer import open_store, refresh
 
-    # Named for the cleaning too: an index built with another one would be discarded on opening.
-    root = cache_dir() / f"scale-{chunks}-real{real_limit or 'all'}-cleaning{CLEANING_VERSION}"
+    # Named for the cleaning and chunking too: an index built with others would be discarded on opening.
+    root = cache_dir() / f"scale-{chunks}-real{real_limit or 'all'}-cleaning{CLEANING_VERSION}-chunking{CHUNKING_VERSION}"
     corpus, index_dir = root / "corpus", root / "index"
     info_path = root / "info.json"
     if info_path.is_file():

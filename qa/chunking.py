@@ -13,6 +13,9 @@ _BOUNDARY = re.compile(r"""(?<=[.!?])(?P<close>["'”’)\]]*)\s+(?=["'“‘(\[
 _ABBREVIATIONS = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|St|No|Nos|Co|Corp|Inc|Ltd|Jr|Sr|vs|etc|e\.g|i\.e|U\.S|a\.m|p\.m)|\b[A-Z])\.$")
 _WORD = re.compile(r"\S+")
 
+# Bumped when the same settings would cut other chunks, so that older indexes are rebuilt.
+CHUNKING_VERSION = 2
+
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """The (start, end) offsets of each sentence of `text`, white space excluded."""
@@ -68,11 +71,26 @@ def chunk_document(doc: Document, words: int = 150, max_words: int = 200, overla
         chunks.append(Chunk(chunk_id(doc.source, start, end), doc.source, start, end, doc.text[start:end]))
         if j >= len(units):
             break
-        # Step back over whole sentences worth at most `overlap_words`, but always move forward, and leave
-        # room for the next new sentence: a chunk of overlap alone would lie inside this one.
-        back, k = 0, j
-        while k - 1 > i and back + units[k - 1][2] <= min(overlap_words, max_words - units[j][2]):
-            k -= 1
-            back += units[k][2]
-        i = k
+        i = _overlap_start(units, i, j, words, max_words, overlap_words)
     return chunks
+
+
+def _overlap_start(units: list[tuple[int, int, int]], i: int, j: int, words: int, max_words: int,
+                   overlap_words: int) -> int:
+    """Where the chunk after units[i:j] starts: the trailing whole sentences nearest `overlap_words` long.
+
+    At least one sentence is shared whenever it is at most half a chunk: sentence-aligned overlap that
+    stopped short of `overlap_words` left most boundaries of long-sentenced news text with none. The
+    next chunk still moves forward and has room for its first new sentence.
+    """
+    if overlap_words <= 0:
+        return j
+    room = min(words // 2, max_words - units[j][2])
+    back, k = 0, j
+    while k - 1 > i:
+        n = units[k - 1][2]
+        if back + n > room or (back and back + n / 2 >= overlap_words):  # a further sentence moves away from it
+            break
+        k -= 1
+        back += n
+    return k

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from qa.chunking import chunk_document
+from qa.chunking import CHUNKING_VERSION, chunk_document
 from qa.config import Settings
 from qa.documents import CLEANING_VERSION, CorpusFile, Skipped, file_hash, find_files, read_document
 from qa.embedder import Embedder
@@ -46,7 +46,7 @@ def index_spec(settings: Settings, embedder: Embedder) -> IndexSpec:
     return IndexSpec(
         embedder=embedder.model_name, dimension=embedder.dimension, chunk_words=settings.chunk_words,
         chunk_max_words=settings.chunk_max_words, chunk_overlap_words=settings.chunk_overlap_words,
-        cleaning_version=CLEANING_VERSION,
+        cleaning_version=CLEANING_VERSION, chunking_version=CHUNKING_VERSION,
     )
 
 

@@ -69,6 +69,7 @@ class IndexSpec:
     chunk_max_words: int
     chunk_overlap_words: int
     cleaning_version: int
+    chunking_version: int
     schema_version: int = SCHEMA_VERSION
 
 

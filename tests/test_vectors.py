@@ -110,7 +110,7 @@ def test_auto_choice_follows_size_with_hysteresis() -> None:
 
 def spec() -> IndexSpec:
     return IndexSpec(embedder="test", dimension=DIM, chunk_words=150, chunk_max_words=200,
-                     chunk_overlap_words=30, cleaning_version=1)
+                     chunk_overlap_words=30, cleaning_version=1, chunking_version=1)
 
 
 def document(name: str, chunks: int, seed: int) -> tuple[Document, list[Chunk], np.ndarray]:
