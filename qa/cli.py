@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from qa.errors import QAError
+from qa.errors import ModelError, QAError
 
 
 def _quiet_libraries() -> None:
@@ -73,7 +73,17 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer one question and print the citation."""
     assistant = _assistant(args)
-    answer = assistant.ask(args.question)
+    try:
+        answer = assistant.ask(args.question)
+    except ModelError as exc:
+        # No reader, so no span to cite; the passages that match still carry their files and offsets.
+        print(f"qa: {exc}", file=sys.stderr)
+        hits = assistant.retrieve(args.question)
+        print("No answer: the reader is not available. The passages that match best:")
+        for hit in hits[:3]:
+            c = hit.chunk
+            print(f"  {c.source}, characters {c.start}-{c.end}: {_shorten(c.text, 160)}")
+        return 2
     if args.json:
         fields = ("text", "score", "source", "start", "end", "context")
         out = {k: getattr(answer, k) for k in fields}

@@ -30,13 +30,17 @@ def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_ask_with_a_missing_reader_is_a_clear_error(capsys, tiny_corpus: Path, tmp_path: Path) -> None:
+def test_ask_with_a_missing_reader_is_a_clear_error_that_shows_the_passages(capsys, tiny_corpus: Path,
+                                                                            tmp_path: Path) -> None:
     missing = tmp_path / "no-reader"
     code, out, err = run(capsys, "ask", "Who built the lighthouse?", "--reader", missing,
                          "--corpus", tiny_corpus, "--index-dir", tmp_path / "index")
     assert code == 2
     assert err.startswith("qa: no reader model at") and str(missing) in err
-    assert "Traceback" not in err and out == ""
+    assert "Traceback" not in err
+    lines = out.splitlines()
+    assert lines[0].startswith("No answer: the reader is not available")
+    assert lines[1].startswith("  lighthouse.txt, characters 0-")  # the best passage, cited
 
 
 @pytest.mark.parametrize(("question", "message"), [("", "empty"), ("why " * 24_999 + "why?", "100,000 characters")])
