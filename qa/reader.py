@@ -35,6 +35,7 @@ class Windows:
     inputs: dict  # input_ids, attention_mask (and token_type_ids), as numpy arrays
     passage: list[int]  # window -> index of its (question, passage) pair
     offsets: list[list[tuple[int, int] | None]]  # window -> token -> (start, end) in the passage, None outside it
+    words: list[list[int | None]]  # window -> token -> index of its word in the passage, None outside it
 
 
 def featurize(tokenizer, questions: list[str], passages: list[str], max_seq_len: int, stride: int) -> Windows:
@@ -43,12 +44,39 @@ def featurize(tokenizer, questions: list[str], passages: list[str], max_seq_len:
         questions, passages, truncation="only_second", max_length=max_seq_len, stride=stride,
         return_overflowing_tokens=True, return_offsets_mapping=True, padding="longest",
     )
-    offsets = []
+    offsets, words = [], []
     for w in range(len(enc["input_ids"])):
         seq = enc.sequence_ids(w)
         offsets.append([tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], seq)])
+        words.append([i if s == 1 else None for i, s in zip(enc.word_ids(w), seq)])
     inputs = {k: np.asarray(enc[k], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-    return Windows(inputs=inputs, passage=list(enc["overflow_to_sample_mapping"]), offsets=offsets)
+    return Windows(inputs=inputs, passage=list(enc["overflow_to_sample_mapping"]), offsets=offsets, words=words)
+
+
+def word_bounds(windows: Windows) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per window, which tokens may start and which may end an answer: those at the edges of a word.
+
+    A span cut inside a word ("VID-19" out of "COVID-19") is never an exact answer. Words are the
+    tokenizer's own (split at spaces and punctuation; each CJK character one word), and a word's edges
+    are looked up over all windows of its passage, since a window may begin inside a word.
+    """
+    keys, chars = [], []  # per window: a (passage, word) key per token (-1 outside the passage), char offsets
+    for p, offsets, words in zip(windows.passage, windows.offsets, windows.words):
+        keys.append(np.array([-1 if w is None else (p << 32) + w for w in words], dtype=np.int64))
+        chars.append(np.array([(0, 0) if o is None else o for o in offsets], dtype=np.int64).reshape(-1, 2))
+    flat_keys, flat_chars = np.concatenate(keys), np.concatenate(chars)
+    unique, inverse = np.unique(flat_keys, return_inverse=True)
+    first = np.full(len(unique), np.iinfo(np.int64).max)
+    last = np.full(len(unique), -1)
+    np.minimum.at(first, inverse, flat_chars[:, 0])
+    np.maximum.at(last, inverse, flat_chars[:, 1])
+    bounds, at = [], 0
+    for k, c in zip(keys, chars):
+        word = inverse[at:at + len(k)]
+        inside = k >= 0
+        bounds.append((inside & (c[:, 0] == first[word]), inside & (c[:, 1] == last[word])))
+        at += len(k)
+    return bounds
 
 
 def answer_positions(offsets: list[tuple[int, int] | None], start_char: int, end_char: int) -> tuple[int, int]:
@@ -71,15 +99,14 @@ def decode_spans(start_logits: np.ndarray, end_logits: np.ndarray, windows: Wind
     best: dict[tuple[int, int, int], Span] = {}
     no_answer: dict[int, float] = {}
     n_candidates = 20
-    for w, offsets in enumerate(windows.offsets):
+    for w, (offsets, (can_start, can_end)) in enumerate(zip(windows.offsets, word_bounds(windows))):
         p = windows.passage[w]
         null = float(_sigmoid(calibration * (start_logits[w, 0] + end_logits[w, 0])))
         no_answer[p] = min(no_answer.get(p, 1.0), null)
-        context = np.array([o is not None for o in offsets])
-        if not context.any():
+        if not can_start.any():
             continue
-        s = np.where(context, start_logits[w, : len(offsets)], -np.inf)
-        e = np.where(context, end_logits[w, : len(offsets)], -np.inf)
+        s = np.where(can_start, start_logits[w, : len(offsets)], -np.inf)
+        e = np.where(can_end, end_logits[w, : len(offsets)], -np.inf)
         starts = np.argsort(-s)[:n_candidates]
         ends = np.argsort(-e)[:n_candidates]
         for si in starts:
@@ -164,7 +191,7 @@ class Reader:
             pairs = range(first, first + len(passages))
             rows = [w for w, p in enumerate(windows.passage) if p in pairs]
             sub = Windows(inputs={}, passage=[windows.passage[w] - first for w in rows],
-                          offsets=[windows.offsets[w] for w in rows])
+                          offsets=[windows.offsets[w] for w in rows], words=[windows.words[w] for w in rows])
             results.append(decode_spans(start[rows], end[rows], sub, passages, self.max_answer_tokens,
                                         self.calibration, top_k))
             first += len(passages)

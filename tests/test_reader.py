@@ -178,6 +178,54 @@ def test_decode_respects_max_answer_length_and_order(tokenizer) -> None:
         assert (best.start == offs[s][0] and best.end == offs[s + 6][1]) == (limit == 7)
 
 
+def at_word_edges(text: str, start: int, end: int) -> bool:
+    """For Latin text: the span neither begins nor ends between two letters or digits."""
+    inside = lambda i: 0 < i < len(text) and text[i - 1].isalnum() and text[i].isalnum()  # noqa: E731
+    return not inside(start) and not inside(end)
+
+
+def test_decode_never_cuts_a_word(tokenizer) -> None:
+    passage = "The COVID-19 epidemic reached Shenzhen in 2020."
+    w = featurize(tokenizer, ["What reached Shenzhen?"], [passage], 384, 128)
+    offs = w.offsets[0]
+    co, vid = token_at(offs, passage.index("COVID")), token_at(offs, passage.index("VID"))
+    assert vid == co + 1  # one word, two tokens
+    start, end = logits_for(w)
+    start[0, vid] = 10.0  # the model's best start and best end both fall inside "COVID"
+    start[0, co] = 4.0
+    end[0, co] = 10.0
+    end[0, token_at(offs, passage.index("19"))] = 5.0
+    spans = decode_spans(start, end, w, [passage], max_answer_tokens=30, calibration=1.0, top_k=100)
+    check_spans(spans, [passage])
+    assert spans[0].text == "COVID-19"
+    assert all(at_word_edges(passage, sp.start, sp.end) for sp in spans)
+
+
+def test_spans_keep_to_word_edges_across_windows(tokenizer) -> None:
+    passage = " ".join(["Unbelievably, the tetrahydrocannabinol concentrations fluctuated immeasurably."] * 12)
+    w = featurize(tokenizer, ["What fluctuated?"], [passage], 48, 16)
+    assert len(w.offsets) > 3
+    # Some window begins inside a word, where the word's first piece is only in the window before.
+    assert any(not at_word_edges(passage, next(o for o in offs if o is not None)[0], len(passage))
+               for offs in w.offsets)
+    rng = np.random.default_rng(0)
+    start, end = (rng.normal(size=x.shape).astype(np.float32) for x in logits_for(w))
+    spans = decode_spans(start, end, w, [passage], max_answer_tokens=10, calibration=1.0, top_k=200)
+    assert len(spans) > 50
+    check_spans(spans, [passage])
+    assert all(at_word_edges(passage, sp.start, sp.end) for sp in spans)
+
+
+def test_each_cjk_character_is_a_word(tokenizer) -> None:
+    passage = "東京は大きい都市です。"
+    w = featurize(tokenizer, ["何?"], [passage], 384, 128)
+    start, end = logits_for(w)
+    start[0, token_at(w.offsets[0], passage.index("大"))] = 10.0
+    end[0, token_at(w.offsets[0], passage.index("い"))] = 10.0
+    spans = decode_spans(start, end, w, [passage], max_answer_tokens=30, calibration=1.0, top_k=5)
+    assert spans[0].text == "大きい"
+
+
 def test_decode_takes_spans_only_from_the_passage(tokenizer) -> None:
     w = featurize(tokenizer, ["Who built the lighthouse?"], [LIGHTHOUSE], 384, 128)
     start, end = logits_for(w)
