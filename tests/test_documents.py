@@ -110,6 +110,14 @@ def test_html_keeps_text_and_drops_script_and_style(tiny_corpus: Path) -> None:
     assert "<" not in doc.text
 
 
+def test_words_hyphenated_across_lines_are_rejoined() -> None:
+    text = clean_text("The Immigra-\ntion Department said immigration rose. It is a well-\nknown fact.\n"
+                      "The COVID-\n19 rules ended with the pre-\n\nCOVID era.")
+    # The hyphen goes where the document has the whole word, and stays where it does not.
+    assert text == ("The Immigration Department said immigration rose. It is a well-known fact.\n\n"
+                    "The COVID-19 rules ended with the pre-COVID era.")
+
+
 def test_html_entities_are_decoded() -> None:
     text = clean_text(extract_text(".html", b"<p>Fish &amp; chips cost &pound;5&nbsp;each.</p>"))
     assert text == "Fish & chips cost \u00a35 each."
@@ -118,14 +126,15 @@ def test_html_entities_are_decoded() -> None:
 def test_pdf_text_is_read_and_wrapped_lines_rejoined(tmp_path: Path) -> None:
     (tmp_path / "report.pdf").write_bytes(make_pdf([
         ["The Old Harbour Lighthouse was built in 1871 by", "the engineer Thomas Avery.", "Its light can be seen from"],
-        ["twenty-two nautical miles away."],
+        ["twenty-two nautical miles away. The keepers kept the light-", "house log; each lighthouse keeper signed it."],
     ]))
     doc = read(tmp_path, "report.pdf")
     assert isinstance(doc, Document), doc
     assert doc.source == "report.pdf"
     # A sentence wrapped over two lines, and one broken by a page, each come back whole.
     assert "The Old Harbour Lighthouse was built in 1871 by the engineer Thomas Avery." in doc.text.split("\n\n")
-    assert "Its light can be seen from twenty-two nautical miles away." in doc.text.split("\n\n")
+    assert "Its light can be seen from twenty-two nautical miles away." in doc.text
+    assert "The keepers kept the lighthouse log; each lighthouse keeper signed it." in doc.text
 
 
 def test_utf16_text_with_a_bom_is_decoded(tmp_path: Path) -> None:
