@@ -212,35 +212,72 @@ def _pdf_text(data: bytes) -> str:
 
 
 class _TextExtractor(HTMLParser):
-    """Text of an HTML page: block elements become paragraph breaks; script and style are dropped."""
+    """Text of an HTML page without its chrome, as a browser's reader view gives it.
 
-    BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
-              "section", "article", "header", "footer", "blockquote", "pre", "title", "dd", "dt"}
-    HIDDEN = {"script", "style", "noscript", "template", "head"}
+    Block elements become paragraph breaks. Scripts, styles, navigation, asides, forms and hidden
+    elements are dropped, and so are the page's own header and footer (those outside <main> and
+    <article>). When the page marks its content with <main> or <article>, only that content is kept,
+    after the <title>: menus, cookie notices and "related stories" around it would otherwise be
+    retrieved and read as if they were the page.
+    """
+
+    BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
+              "article", "main", "header", "footer", "blockquote", "pre", "title", "dd", "dt", "figcaption", "hr"}
+    HIDDEN = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object", "canvas", "nav",
+              "aside", "form", "button", "select", "dialog", "menu"}
+    HIDDEN_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alert"}
+    CONTENT = {"main", "article"}
+    CHROME = {"header", "footer"}  # the page's own; an article's header holds its headline
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self._parts: list[str] = []
-        self._hidden = 0
+        self._open: list[tuple[str, bool, bool]] = []  # (tag, hides, is content) of each open element
+        self._hidden = self._content = 0  # open elements that hide their text / that hold the content
+        self._title: list[str] = []
+        self._page: list[str] = []
+        self._main: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self.HIDDEN and tag != "head":
-            self._hidden += 1
         if tag in self.BLOCKS:
-            self._parts.append("\n\n")
+            self._break()
+        if tag in self.VOID:
+            return
+        a = dict(attrs)
+        hides = (tag in self.HIDDEN or "hidden" in a or a.get("aria-hidden") == "true"
+                 or a.get("role") in self.HIDDEN_ROLES or (tag in self.CHROME and not self._content))
+        self._open.append((tag, hides, tag in self.CONTENT))
+        self._hidden += hides
+        self._content += tag in self.CONTENT
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self.HIDDEN and tag != "head" and self._hidden:
-            self._hidden -= 1
         if tag in self.BLOCKS:
-            self._parts.append("\n\n")
+            self._break()
+        if not any(t == tag for t, _, _ in self._open):
+            return  # a stray end tag
+        while self._open:  # also closes elements left open inside this one, as browsers do
+            t, hides, content = self._open.pop()
+            self._hidden -= hides
+            self._content -= content
+            if t == tag:
+                break
 
     def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self._parts.append(data.replace("\n", " "))
+        if self._open and self._open[-1][0] == "title" and all(t in ("html", "head", "title") for t, _, _ in self._open):
+            self._title.append(data)  # the page's title, not an <svg>'s
+        elif not self._hidden:
+            self._page.append(data.replace("\n", " "))
+            if self._content:
+                self._main.append(data.replace("\n", " "))
+
+    def _break(self) -> None:
+        self._page.append("\n\n")
+        if self._content:
+            self._main.append("\n\n")
 
     def text(self) -> str:
-        return "".join(self._parts)
+        main = "".join(self._main)
+        return "".join(self._title) + "\n\n" + (main if main.strip() else "".join(self._page))
 
 
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")

@@ -110,6 +110,41 @@ def test_html_keeps_text_and_drops_script_and_style(tiny_corpus: Path) -> None:
     assert "<" not in doc.text
 
 
+NEWS_PAGE = b"""<!DOCTYPE html><html><head><title>Ferry fares to rise | Harbour Times</title>
+<meta name="viewport" content="width=device-width"></head>
+<body>
+<header><a href="/">Harbour Times</a> <form><input name="q"><button>Search</button></form></header>
+<nav><ul><li><a href="/news">News</a></li><li><a href="/sport">Sport</a></li></ul></nav>
+<div class="cookie" role="dialog">We use cookies. <button>Accept</button></div>
+<main>
+  <article>
+    <header><h1>Ferry fares to rise</h1><p>By Ann Lee</p></header>
+    <p>Ferry fares between the islands will rise by 8% from 1 March, the operator said.</p>
+    <figure><svg><title>chart icon</title></svg><figcaption>Fares since 2010.</figcaption></figure>
+    <p hidden>Subscriber-only text.</p>
+    <p>The last rise was in 2019.</p>
+    <footer>Tags: transport</footer>
+  </article>
+  <aside><h2>Related stories</h2><p>Bus lanes open on Main Street.</p></aside>
+</main>
+<footer><p>Copyright 2026 Harbour Times. All rights reserved.</p></footer>
+</body></html>"""
+
+
+def test_html_keeps_the_content_and_drops_the_page_chrome() -> None:
+    paragraphs = clean_text(extract_text(".html", NEWS_PAGE)).split("\n\n")
+    assert paragraphs == ["Ferry fares to rise | Harbour Times", "Ferry fares to rise", "By Ann Lee",
+                          "Ferry fares between the islands will rise by 8% from 1 March, the operator said.",
+                          "Fares since 2010.", "The last rise was in 2019.", "Tags: transport"]
+
+
+def test_html_without_main_or_article_keeps_the_body_less_navigation() -> None:
+    page = (b"<html><body><nav>Home | About</nav><h1>Opening hours</h1><div><p>Open 9 to 5 on weekdays."
+            b"<p>Closed on Sundays.</div><div aria-hidden='true'>Menu</div><footer>Contact us</footer></body></html>")
+    assert clean_text(extract_text(".html", page)).split("\n\n") == [
+        "Opening hours", "Open 9 to 5 on weekdays.", "Closed on Sundays."]
+
+
 def test_words_hyphenated_across_lines_are_rejoined() -> None:
     text = clean_text("The Immigra-\ntion Department said immigration rose. It is a well-\nknown fact.\n"
                       "The COVID-\n19 rules ended with the pre-\n\nCOVID era.")
