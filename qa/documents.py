@@ -131,6 +131,8 @@ def extract_text(suffix: str, data: bytes) -> str:
         return _pdf_text(data)
     html = suffix in (".html", ".htm")
     text = _decode(data, _declared_charset(data) if html else None)
+    if suffix == ".md":
+        text, html = _markdown_html(text), True
     if html:
         parser = _TextExtractor()
         parser.feed(text)
@@ -149,6 +151,17 @@ _WINDOWS_1252_LABELS = {"ascii", "us-ascii", "iso-8859-1", "iso8859-1", "latin1"
 LEGACY_MAX_NON_ASCII = 0.3  # share of characters
 LEGACY_MAX_FOREIGN_WORDS = 0.1  # share of words of two letters or more with no ASCII letter
 _LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+
+
+def _markdown_html(text: str) -> str:
+    """Markdown rendered to HTML (CommonMark and tables), so that link targets, emphasis and table rules
+    leave the text; a leading YAML front-matter block is metadata, not text."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(_FRONT_MATTER.sub("", text, count=1))
 
 
 def _declared_charset(data: bytes) -> str | None:

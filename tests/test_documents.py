@@ -145,6 +145,20 @@ def test_html_without_main_or_article_keeps_the_body_less_navigation() -> None:
         "Opening hours", "Open 9 to 5 on weekdays.", "Closed on Sundays."]
 
 
+def test_markdown_keeps_its_text_and_drops_its_syntax(tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text(
+        "---\ntitle: Bakery notes\ntags: [history]\n---\n# Rosen's **Bakery**\n\n"
+        "Rosen's Bakery opened on [Canal Street](https://example.com/canal) in 1954.\n"
+        "It was founded by *Ida Rosen*, who came from Vienna. ![the oven](oven.jpg)\n\n"
+        "| Year | Owner |\n|------|-------|\n| 2019 | Lena Park |\n", encoding="utf-8")
+    doc = read(tmp_path, "notes.md")
+    assert isinstance(doc, Document), doc
+    assert doc.text.split("\n\n") == [
+        "Rosen's Bakery",
+        "Rosen's Bakery opened on Canal Street in 1954. It was founded by Ida Rosen, who came from Vienna.",
+        "Year Owner", "2019 Lena Park"]
+
+
 def test_words_hyphenated_across_lines_are_rejoined() -> None:
     text = clean_text("The Immigra-\ntion Department said immigration rose. It is a well-\nknown fact.\n"
                       "The COVID-\n19 rules ended with the pre-\n\nCOVID era.")
