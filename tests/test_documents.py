@@ -186,6 +186,21 @@ def test_pdf_text_is_read_and_wrapped_lines_rejoined(tmp_path: Path) -> None:
     assert "The keepers kept the lighthouse log; each lighthouse keeper signed it." in doc.text
 
 
+def test_pdf_page_numbers_and_running_headers_leave_sentences_whole(tmp_path: Path) -> None:
+    (tmp_path / "report.pdf").write_bytes(make_pdf([
+        ["Harbour Report 2021", "The lighthouse keepers of the", "Page 1 of 4"],
+        ["2", "Harbour Report 2021", "old harbour kept a log. It was", "Page 2 of 4"],
+        ["Harbour Report 2021", "signed daily. Its last entry is from 1961. The figures:", "12", "40", "Page 3 of 4"],
+        ["Harbour Report 2021", "Harbour Report 2021 is the annual report of the harbour office.", "- 4 -"],
+    ]))
+    doc = read(tmp_path, "report.pdf")
+    assert isinstance(doc, Document), doc
+    assert doc.text.split("\n\n") == [
+        "The lighthouse keepers of the old harbour kept a log. It was signed daily. Its last entry is from 1961. "
+        "The figures:", "12", "40",  # only the page number goes from a page's end, never a column of figures
+        "Harbour Report 2021 is the annual report of the harbour office."]
+
+
 def test_utf16_text_with_a_bom_is_decoded(tmp_path: Path) -> None:
     (tmp_path / "wide.txt").write_bytes("The tower is 34 metres tall.".encode("utf-16"))
     doc = read(tmp_path, "wide.txt")
