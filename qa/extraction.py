@@ -1,0 +1,212 @@
+"""A file's bytes to its raw text, by type: text in UTF-8 or a legacy encoding, HTML, Markdown, PDF."""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+
+def extract_text(suffix: str, data: bytes) -> str:
+    """The raw text of a file's bytes, by its type; raises ValueError for binary or undecodable data."""
+    if suffix == ".pdf":
+        return _pdf_text(data)
+    html = suffix in (".html", ".htm")
+    text = _decode(data, _declared_charset(data) if html else None)
+    if suffix == ".md":
+        text, html = _markdown_html(text), True
+    if html:
+        parser = _TextExtractor()
+        parser.feed(text)
+        parser.close()
+        return parser.text()
+    return text
+
+
+# An HTML page's own <meta charset> or http-equiv declaration, looked for where browsers look: the first 1 KB.
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+# Labels that mean Windows-1252 on the web (the WHATWG Encoding Standard), Python's Latin-1 being stricter.
+_WINDOWS_1252_LABELS = {"ascii", "us-ascii", "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "cp819"}
+# Windows-1252 decodes almost any bytes, so its result must read as Western text: accented letters within
+# mostly-ASCII words. Greek or Cyrillic bytes come out as words of only non-ASCII letters ("Ïðèâåò"),
+# random bytes as mostly non-ASCII characters.
+LEGACY_MAX_NON_ASCII = 0.3  # share of characters
+LEGACY_MAX_FOREIGN_WORDS = 0.1  # share of words of two letters or more with no ASCII letter
+_LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+
+
+def _markdown_html(text: str) -> str:
+    """Markdown rendered to HTML (CommonMark and tables), so that link targets, emphasis and table rules
+    leave the text; a leading YAML front-matter block is metadata, not text."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(_FRONT_MATTER.sub("", text, count=1))
+
+
+def _declared_charset(data: bytes) -> str | None:
+    match = _META_CHARSET.search(data[:1024])
+    if not match:
+        return None
+    label = match.group(1).decode("ascii").lower()
+    return "cp1252" if label in _WINDOWS_1252_LABELS else label
+
+
+def _decode(data: bytes, declared: str | None = None) -> str:
+    """UTF-8 (or UTF-16 with a BOM); else the encoding an HTML page declares; else Windows-1252 when the
+    result reads as Western text. Windows-1252 is what browsers assume for unlabelled legacy pages, and the
+    usual encoding of older Western text files, so such files are read rather than skipped."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ValueError("is not valid UTF-16 text") from exc
+    if b"\x00" in data[:8192]:
+        raise ValueError("is binary, not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        text = _legacy_decode(data, declared)
+        if text is None:
+            raise ValueError(f"is not UTF-8 text (undecodable byte at offset {exc.start}) and does not read as "
+                             f"Windows-1252 either: save it as UTF-8") from exc
+    controls = sum(1 for ch in text[:8192] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    if controls > 0.05 * min(len(text), 8192):
+        raise ValueError("is binary, not text")
+    return text
+
+
+def _legacy_decode(data: bytes, declared: str | None) -> str | None:
+    if declared:
+        try:
+            return data.decode(declared)
+        except (LookupError, UnicodeDecodeError):
+            pass  # an unknown or wrong label: try the Western default
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None  # the five bytes Windows-1252 leaves undefined
+    if sum(1 for ch in text if ord(ch) > 127) > LEGACY_MAX_NON_ASCII * len(text):
+        return None
+    words = _LETTER_RUN.findall(text)
+    foreign = sum(1 for w in words if not any(c.isascii() for c in w))
+    return text if foreign <= LEGACY_MAX_FOREIGN_WORDS * len(words) else None
+
+
+def _pdf_text(data: bytes) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [(page.extract_text() or "").strip().split("\n") for page in reader.pages]
+    except (PyPdfError, ValueError, KeyError, OSError) as exc:
+        raise ValueError(f"is not a readable PDF ({exc})") from exc
+    return "\n\n".join("\n".join(lines) for lines in _drop_page_furniture(pages))
+
+
+_PAGE_NUMBER = re.compile(r"^[\s|\-\u2013\u2014]*(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?[\s|\-\u2013\u2014]*$",
+                          re.IGNORECASE)  # "4", "- 4 -", "Page 3 of 10", "3/10"
+
+
+def _drop_page_furniture(pages: list[list[str]]) -> list[list[str]]:
+    """Drop page numbers and running headers and footers from the top and bottom lines of PDF pages.
+
+    Left in, they land between the two halves of a sentence that runs over a page break. A running
+    line is one that, with its digits ignored, tops (or ends) at least half of the pages, and three.
+    """
+    def key(line: str) -> str:
+        return re.sub(r"\d+", "#", line.strip().lower())
+
+    pages = [[line for line in lines if line.strip()] for lines in pages]
+    counts: dict[tuple[int, str], int] = {}
+    for lines in pages:  # the two lines at each end: a page number may come before a running header
+        for k in {(0, key(line)) for line in lines[:2]} | {(-1, key(line)) for line in lines[-2:]}:
+            counts[k] = counts.get(k, 0) + 1
+    running = {k for k, n in counts.items() if n >= max(3, len(pages) / 2)}
+    kept = []
+    for lines in pages:
+        for end in (0, -1):
+            number = header = False  # one of each at most: a column of figures at a page's end stays
+            while lines:
+                if not number and _PAGE_NUMBER.match(lines[end]):
+                    number = True
+                elif not header and (end, key(lines[end])) in running:
+                    header = True
+                else:
+                    break
+                lines.pop(end)
+        kept.append(lines)
+    return kept
+
+
+class _TextExtractor(HTMLParser):
+    """Text of an HTML page without its chrome, as a browser's reader view gives it.
+
+    Block elements become paragraph breaks. Scripts, styles, navigation, asides, forms and hidden
+    elements are dropped, and so are the page's own header and footer (those outside <main> and
+    <article>). When the page marks its content with <main> or <article>, only that content is kept,
+    after the <title>: menus, cookie notices and "related stories" around it would otherwise be
+    retrieved and read as if they were the page.
+    """
+
+    BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
+              "article", "main", "header", "footer", "blockquote", "pre", "title", "dd", "dt", "figcaption", "hr"}
+    HIDDEN = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object", "canvas", "nav",
+              "aside", "form", "button", "select", "dialog", "menu"}
+    HIDDEN_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alert"}
+    CONTENT = {"main", "article"}
+    CHROME = {"header", "footer"}  # the page's own; an article's header holds its headline
+    VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._open: list[tuple[str, bool, bool]] = []  # (tag, hides, is content) of each open element
+        self._hidden = self._content = 0  # open elements that hide their text / that hold the content
+        self._title: list[str] = []
+        self._page: list[str] = []
+        self._main: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.BLOCKS:
+            self._break()
+        if tag in self.VOID:
+            return
+        a = dict(attrs)
+        hides = (tag in self.HIDDEN or "hidden" in a or a.get("aria-hidden") == "true"
+                 or a.get("role") in self.HIDDEN_ROLES or (tag in self.CHROME and not self._content))
+        self._open.append((tag, hides, tag in self.CONTENT))
+        self._hidden += hides
+        self._content += tag in self.CONTENT
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.BLOCKS:
+            self._break()
+        if not any(t == tag for t, _, _ in self._open):
+            return  # a stray end tag
+        while self._open:  # also closes elements left open inside this one, as browsers do
+            t, hides, content = self._open.pop()
+            self._hidden -= hides
+            self._content -= content
+            if t == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self._open and self._open[-1][0] == "title" and all(t in ("html", "head", "title") for t, _, _ in self._open):
+            self._title.append(data)  # the page's title, not an <svg>'s
+        elif not self._hidden:
+            self._page.append(data.replace("\n", " "))
+            if self._content:
+                self._main.append(data.replace("\n", " "))
+
+    def _break(self) -> None:
+        self._page.append("\n\n")
+        if self._content:
+            self._main.append("\n\n")
+
+    def text(self) -> str:
+        main = "".join(self._main)
+        return "".join(self._title) + "\n\n" + (main if main.strip() else "".join(self._page))

@@ -1,0 +1,147 @@
+"""qa.extraction: the text of txt, html, md and pdf files, in UTF-8 or a legacy encoding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.cleaning import clean_text
+from qa.documents import read_document
+from qa.extraction import extract_text
+from qa.types import Document
+
+
+def make_pdf(pages: list[list[str]]) -> bytes:
+    """A minimal, valid PDF with real text: each page is a list of lines set in Helvetica."""
+    objects: list[bytes | None] = [b"<< /Type /Catalog /Pages 2 0 R >>", None,
+                                   b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    kids = []
+    for lines in pages:
+        ops = ["BT /F1 12 Tf 72 720 Td 16 TL"]
+        for line in lines:
+            escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+            ops.append(f"({escaped}) Tj T*")
+        ops.append("ET")
+        stream = "\n".join(ops).encode("latin-1")
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+                       b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % len(objects))
+        kids.append(len(objects))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+NEWS_PAGE = b"""<!DOCTYPE html><html><head><title>Ferry fares to rise | Harbour Times</title>
+<meta name="viewport" content="width=device-width"></head>
+<body>
+<header><a href="/">Harbour Times</a> <form><input name="q"><button>Search</button></form></header>
+<nav><ul><li><a href="/news">News</a></li><li><a href="/sport">Sport</a></li></ul></nav>
+<div class="cookie" role="dialog">We use cookies. <button>Accept</button></div>
+<main>
+  <article>
+    <header><h1>Ferry fares to rise</h1><p>By Ann Lee</p></header>
+    <p>Ferry fares between the islands will rise by 8% from 1 March, the operator said.</p>
+    <figure><svg><title>chart icon</title></svg><figcaption>Fares since 2010.</figcaption></figure>
+    <p hidden>Subscriber-only text.</p>
+    <p>The last rise was in 2019.</p>
+    <footer>Tags: transport</footer>
+  </article>
+  <aside><h2>Related stories</h2><p>Bus lanes open on Main Street.</p></aside>
+</main>
+<footer><p>Copyright 2026 Harbour Times. All rights reserved.</p></footer>
+</body></html>"""
+
+
+def test_html_keeps_the_content_and_drops_the_page_chrome() -> None:
+    paragraphs = clean_text(extract_text(".html", NEWS_PAGE)).split("\n\n")
+    assert paragraphs == ["Ferry fares to rise | Harbour Times", "Ferry fares to rise", "By Ann Lee",
+                          "Ferry fares between the islands will rise by 8% from 1 March, the operator said.",
+                          "Fares since 2010.", "The last rise was in 2019.", "Tags: transport"]
+
+
+def test_html_without_main_or_article_keeps_the_body_less_navigation() -> None:
+    page = (b"<html><body><nav>Home | About</nav><h1>Opening hours</h1><div><p>Open 9 to 5 on weekdays."
+            b"<p>Closed on Sundays.</div><div aria-hidden='true'>Menu</div><footer>Contact us</footer></body></html>")
+    assert clean_text(extract_text(".html", page)).split("\n\n") == [
+        "Opening hours", "Open 9 to 5 on weekdays.", "Closed on Sundays."]
+
+
+def test_html_entities_are_decoded() -> None:
+    text = clean_text(extract_text(".html", b"<p>Fish &amp; chips cost &pound;5&nbsp;each.</p>"))
+    assert text == "Fish & chips cost \u00a35 each."
+
+
+def test_markdown_keeps_its_text_and_drops_its_syntax(tmp_path: Path) -> None:
+    (tmp_path / "notes.md").write_text(
+        "---\ntitle: Bakery notes\ntags: [history]\n---\n# Rosen's **Bakery**\n\n"
+        "Rosen's Bakery opened on [Canal Street](https://example.com/canal) in 1954.\n"
+        "It was founded by *Ida Rosen*, who came from Vienna. ![the oven](oven.jpg)\n\n"
+        "| Year | Owner |\n|------|-------|\n| 2019 | Lena Park |\n", encoding="utf-8")
+    doc = read_document(tmp_path, tmp_path / "notes.md")
+    assert isinstance(doc, Document), doc
+    assert doc.text.split("\n\n") == [
+        "Rosen's Bakery",
+        "Rosen's Bakery opened on Canal Street in 1954. It was founded by Ida Rosen, who came from Vienna.",
+        "Year Owner", "2019 Lena Park"]
+
+
+def test_pdf_text_is_read_and_wrapped_lines_rejoined(tmp_path: Path) -> None:
+    (tmp_path / "report.pdf").write_bytes(make_pdf([
+        ["The Old Harbour Lighthouse was built in 1871 by", "the engineer Thomas Avery.", "Its light can be seen from"],
+        ["twenty-two nautical miles away. The keepers kept the light-", "house log; each lighthouse keeper signed it."],
+    ]))
+    doc = read_document(tmp_path, tmp_path / "report.pdf")
+    assert isinstance(doc, Document), doc
+    assert doc.source == "report.pdf"
+    # A sentence wrapped over two lines, and one broken by a page, each come back whole.
+    assert "The Old Harbour Lighthouse was built in 1871 by the engineer Thomas Avery." in doc.text.split("\n\n")
+    assert "Its light can be seen from twenty-two nautical miles away." in doc.text
+    assert "The keepers kept the lighthouse log; each lighthouse keeper signed it." in doc.text
+
+
+def test_pdf_page_numbers_and_running_headers_leave_sentences_whole(tmp_path: Path) -> None:
+    (tmp_path / "report.pdf").write_bytes(make_pdf([
+        ["Harbour Report 2021", "The lighthouse keepers of the", "Page 1 of 4"],
+        ["2", "Harbour Report 2021", "old harbour kept a log. It was", "Page 2 of 4"],
+        ["Harbour Report 2021", "signed daily. Its last entry is from 1961. The figures:", "12", "40", "Page 3 of 4"],
+        ["Harbour Report 2021", "Harbour Report 2021 is the annual report of the harbour office.", "- 4 -"],
+    ]))
+    doc = read_document(tmp_path, tmp_path / "report.pdf")
+    assert isinstance(doc, Document), doc
+    assert doc.text.split("\n\n") == [
+        "The lighthouse keepers of the old harbour kept a log. It was signed daily. Its last entry is from 1961. "
+        "The figures:", "12", "40",  # only the page number goes from a page's end, never a column of figures
+        "Harbour Report 2021 is the annual report of the harbour office."]
+
+
+def test_utf16_text_with_a_bom_is_decoded(tmp_path: Path) -> None:
+    (tmp_path / "wide.txt").write_bytes("The tower is 34 metres tall.".encode("utf-16"))
+    doc = read_document(tmp_path, tmp_path / "wide.txt")
+    assert isinstance(doc, Document)
+    assert doc.text == "The tower is 34 metres tall."
+
+
+@pytest.mark.parametrize(("name", "data", "text"), [
+    ("latin1.txt", "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e.".encode("latin-1"), "Caf\u00e9 cr\u00e8me br\u00fbl\u00e9e."),
+    ("smart.md", "He said \u201cno\u201d \u2014 it costs \u20ac5.".encode("cp1252"), 'He said "no" \u2014 it costs \u20ac5.'),
+    ("declared.html", b'<html><head><meta charset="windows-1251"></head><body><p>'
+     + "\u041c\u043e\u0441\u043a\u0432\u0430 \u2014 \u0441\u0442\u043e\u043b\u0438\u0446\u0430.".encode("cp1251") + b"</p></body></html>",
+     "\u041c\u043e\u0441\u043a\u0432\u0430 \u2014 \u0441\u0442\u043e\u043b\u0438\u0446\u0430."),
+    ("stray.txt", "Le caf\u00e9 est tr\u00e8s bon.".encode() + b" \xa0Fin.", "Le caf\u00e9 est tr\u00e8s bon. Fin."),
+])
+def test_legacy_encodings_are_read(tmp_path: Path, name: str, data: bytes, text: str) -> None:
+    """Windows-1252 (and Latin-1) files, a page's declared charset, UTF-8 with one stray byte."""
+    (tmp_path / name).write_bytes(data)
+    doc = read_document(tmp_path, tmp_path / name)
+    assert isinstance(doc, Document), doc
+    assert doc.text == text
