@@ -36,17 +36,6 @@ LEGACY_MAX_FOREIGN_WORDS = 0.1  # share of words of two letters or more with no 
 _LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
 
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
-
-
-def _markdown_html(text: str) -> str:
-    """Markdown rendered to HTML (CommonMark and tables), so that link targets, emphasis and table rules
-    leave the text; a leading YAML front-matter block is metadata, not text."""
-    from markdown_it import MarkdownIt
-
-    return MarkdownIt("commonmark").enable("table").render(_FRONT_MATTER.sub("", text, count=1))
-
-
 def _declared_charset(data: bytes) -> str | None:
     match = _META_CHARSET.search(data[:1024])
     if not match:
@@ -94,6 +83,17 @@ def _legacy_decode(data: bytes, declared: str | None) -> str | None:
     words = _LETTER_RUN.findall(text)
     foreign = sum(1 for w in words if not any(c.isascii() for c in w))
     return text if foreign <= LEGACY_MAX_FOREIGN_WORDS * len(words) else None
+
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+
+
+def _markdown_html(text: str) -> str:
+    """Markdown rendered to HTML (CommonMark and tables), so that link targets, emphasis and table rules
+    leave the text; a leading YAML front-matter block is metadata, not text."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(_FRONT_MATTER.sub("", text, count=1))
 
 
 def _pdf_text(data: bytes) -> str:
