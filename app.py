@@ -14,7 +14,7 @@ of the indexed corpus (what answer offsets point into) with [S:E] highlighted. I
 among the indexed documents and never opens a file by a path it was given, so `../`, absolute paths
 and links out of the corpus (which the indexer never indexes) get a 404.
 
-Uploads (txt, md, html, pdf) are refused when larger than `Settings.max_file_bytes` (20 MB by
+Uploads (txt, md, html, pdf, docx) are refused when larger than `Settings.max_file_bytes` (20 MB by
 default; QA_MAX_FILE_BYTES), empty, binary, undecodable, or named to land outside the corpus
 folder; a refused file is not written and the index is left as it was.
 """
@@ -396,7 +396,7 @@ def build_app(assistant) -> gr.Blocks:
             with gr.Column(scale=1, min_width=260):
                 gr.Markdown(f"### Documents\n`{assistant.settings.corpus.name}/`")
                 docs = gr.HTML(documents_panel(assistant), elem_id="qa-documents")
-                files = gr.File(label=f"Add documents (txt, md, html, pdf; up to "
+                files = gr.File(label=f"Add documents (txt, md, html, pdf, docx; up to "
                                       f"{_size(assistant.settings.max_file_bytes)} each)",
                                 file_count="multiple", file_types=list(SUFFIXES), type="filepath",
                                 elem_id="qa-upload")

@@ -15,7 +15,7 @@ from qa.types import Document
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
 # Bump when extraction or cleaning changes the text a file gives, so that older indexes are rebuilt.
 CLEANING_VERSION = 4
 

@@ -84,8 +84,8 @@ class Assistant:
         question = self.check_question(question)
         self._ensure_index()
         if self.store.chunk_count() == 0:
-            raise CorpusError(f"no readable documents in {self.settings.corpus}: add .txt, .md, .html or "
-                              "PDF files there and ask again")
+            raise CorpusError(f"no readable documents in {self.settings.corpus}: add .txt, .md, .html, "
+                              ".pdf or .docx files there and ask again")
         return self._retriever.run(question, top_k or self.settings.top_k)
 
     def retrieve_many(self, questions: list[str], top_k: int | None = None) -> list[list[Hit]]:

@@ -321,7 +321,7 @@ def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served:
     assert not any((corpus / n).exists() for n in bad if n != "bakery.md")
     assert outside.read_text(encoding="utf-8") == "untouched"
     assert b"\x00" not in (corpus / "bakery.md").read_bytes()
-    # Types other than txt, md, html and pdf are refused by the upload box itself.
+    # Types other than txt, md, html, pdf and docx are refused by the upload box itself.
     from gradio_client.exceptions import AppError
 
     (files / "program.exe").write_bytes(b"MZ" + b"\x00" * 10)

@@ -95,6 +95,7 @@ def test_html_keeps_text_and_drops_script_and_style(tiny_corpus: Path) -> None:
     ("empty.html", b"<html><head><script>var a = 1;</script></head><body></body></html>", "no text"),
     ("broken.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n", "PDF"),
     ("fake.pdf", b"This is not a PDF at all.", "PDF"),
+    ("fake.docx", b"PK\x03\x04 this is not a Word file", "Word document"),
 ])
 def test_unusable_files_are_skipped_with_a_reason(tmp_path: Path, name: str, data: bytes, reason: str) -> None:
     (tmp_path / name).write_bytes(data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,34 @@ def test_legacy_encodings_are_read(tmp_path: Path, name: str, data: bytes, text:
     doc = read_document(tmp_path, tmp_path / name)
     assert isinstance(doc, Document), doc
     assert doc.text == text
+
+
+def make_docx(body: str) -> bytes:
+    """A Word file holding `body`, WordprocessingML paragraphs and tables, as word/document.xml."""
+    xml = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w='
+           f'"http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", xml)
+    return out.getvalue()
+
+
+def test_docx_paragraphs_and_tables_are_read(tmp_path: Path) -> None:
+    (tmp_path / "minutes.docx").write_bytes(make_docx(
+        "<w:p><w:r><w:t>Harbour board minutes</w:t></w:r></w:p>"
+        "<w:p><w:r><w:t xml:space='preserve'>The board met on </w:t></w:r><w:r><w:rPr><w:b/></w:rPr>"
+        "<w:t>3 May</w:t></w:r><w:r><w:t>.</w:t><w:tab/><w:t>Ann Lee chaired it.</w:t></w:r></w:p>"
+        "<w:p><w:del><w:r><w:delText>Withdrawn words.</w:delText></w:r></w:del></w:p>"
+        "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Fares</w:t></w:r></w:p></w:tc>"
+        "<w:tc><w:p><w:r><w:t>up 8%</w:t></w:r></w:p></w:tc></w:tr></w:tbl>"))
+    doc = read_document(tmp_path, tmp_path / "minutes.docx")
+    assert isinstance(doc, Document), doc
+    assert doc.text.split("\n\n") == ["Harbour board minutes", "The board met on 3 May. Ann Lee chaired it.",
+                                       "Fares | up 8%"]  # a table row per line
+
+
+@pytest.mark.parametrize("data", [b"PK\x03\x04 not really a zip", make_docx("<w:p><w:r><w:t>unclosed")])
+def test_a_broken_docx_is_a_clear_error(data: bytes) -> None:
+    with pytest.raises(ValueError, match="not a readable Word document"):
+        extract_text(".docx", data)
