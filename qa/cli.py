@@ -78,9 +78,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     except ModelError as exc:
         # No reader, so no span to cite; the passages that match still carry their files and offsets.
         print(f"qa: {exc}", file=sys.stderr)
-        hits = assistant.retrieve(args.question)
+        hits = assistant.retrieve(args.question)[:3]
+        if args.json:
+            passages = [{"source": h.chunk.source, "start": h.chunk.start, "end": h.chunk.end, "text": h.chunk.text}
+                        for h in hits]
+            print(json.dumps({"text": "", "error": str(exc), "passages": passages}, ensure_ascii=False))
+            return 2
         print("No answer: the reader is not available. The passages that match best:")
-        for hit in hits[:3]:
+        for hit in hits:
             c = hit.chunk
             print(f"  {c.source}, characters {c.start}-{c.end}: {_shorten(c.text, 160)}")
         return 2

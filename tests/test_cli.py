@@ -41,6 +41,11 @@ def test_ask_with_a_missing_reader_is_a_clear_error_that_shows_the_passages(caps
     lines = out.splitlines()
     assert lines[0].startswith("No answer: the reader is not available")
     assert lines[1].startswith("  lighthouse.txt, characters 0-")  # the best passage, cited
+    code, out, err = run(capsys, "ask", "Who built the lighthouse?", "--json", "--reader", missing,
+                         "--corpus", tiny_corpus, "--index-dir", tmp_path / "index")
+    reply = json.loads(out)  # --json keeps stdout JSON
+    assert code == 2 and reply["text"] == "" and "no reader model" in reply["error"]
+    assert reply["passages"][0]["source"] == "lighthouse.txt"
 
 
 @pytest.mark.parametrize(("question", "message"), [("", "empty"), ("why " * 24_999 + "why?", "100,000 characters")])
