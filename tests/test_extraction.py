@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qa.cleaning import clean_text
-from qa.documents import read_document
+from qa.documents import Skipped, read_document
 from qa.extraction import extract_text
 from qa.types import Document
 
@@ -124,6 +124,13 @@ def test_pdf_page_numbers_and_running_headers_leave_sentences_whole(tmp_path: Pa
         "The lighthouse keepers of the old harbour kept a log. It was signed daily. Its last entry is from 1961. "
         "The figures:", "12", "40",  # only the page number goes from a page's end, never a column of figures
         "Harbour Report 2021 is the annual report of the harbour office."]
+
+
+def test_a_pdf_that_breaks_the_parser_is_skipped_not_raised(tmp_path: Path) -> None:
+    pdf = make_pdf([["The Old Harbour Lighthouse was built in 1871."], ["It is 34 metres tall."]])
+    (tmp_path / "damaged.pdf").write_bytes(pdf.replace(b"trailer\n<<", b"trailer\n9<"))  # pypdf: AttributeError
+    result = read_document(tmp_path, tmp_path / "damaged.pdf")
+    assert isinstance(result, Skipped) and "not a readable PDF" in result.reason
 
 
 def test_utf16_text_with_a_bom_is_decoded(tmp_path: Path) -> None:
