@@ -157,10 +157,10 @@ def _docx_text(data: bytes) -> str:
     """
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            body = archive.getinfo("word/document.xml")
-            if body.file_size > DOCX_MAX_XML_BYTES:
+            info = archive.getinfo("word/document.xml")
+            if info.file_size > DOCX_MAX_XML_BYTES:
                 raise OverflowError(f"its text unzips to over {DOCX_MAX_XML_BYTES // 2**20} MB")
-            root = ElementTree.fromstring(archive.read(body))
+            root = ElementTree.fromstring(archive.read(info))
     except Exception as exc:  # noqa: BLE001 - zipfile, zlib and expat each fail their own way on a damaged file
         raise ValueError(f"is not a readable Word document ({type(exc).__name__}: {exc})") from exc
     body = root.find(f"{_WORD_NS}body")
