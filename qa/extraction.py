@@ -76,7 +76,7 @@ def _legacy_decode(data: bytes, declared: str | None) -> str | None:
     if declared:
         try:
             return data.decode(declared)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, ValueError):
             pass  # an unknown or wrong label: try the Western default
     try:
         text = data.decode("cp1252")
