@@ -6,8 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qa.chunking import chunk_document, chunk_id, sentence_spans
+from qa.cleaning import clean_text
 from qa.documents import find_files, read_document
 from qa.types import Chunk, Document
 
@@ -160,3 +163,21 @@ def test_short_and_empty_documents() -> None:
     doc = Document("one.txt", "Just one sentence.", "h")
     assert [(c.start, c.end, c.text) for c in chunk_document(doc)] == [(0, 18, "Just one sentence.")]
     assert chunk_document(Document("none.txt", "", "h")) == []
+
+
+PIECES = st.sampled_from(["Alpha", "beta", "gamma.", "Delta!", "eps?", "\n\n", "\n", "Mr.", "U.S.", "Z.", "x" * 40,
+                          "(Note.)", "\u201cQuoted.\u201d", "2021.", "well-", "known", "\u00e2\u20ac\u2039", "\t"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(PIECES, max_size=600).map(" ".join), st.integers(8, 60), st.integers(0, 40))
+def test_any_text_is_covered_by_exact_advancing_chunks(raw: str, size: int, overlap: int) -> None:
+    doc = Document("any.txt", clean_text(raw), "h")
+    chunks = chunk_document(doc, words=size, max_words=size + size // 3, overlap_words=overlap)
+    check_offsets(doc, chunks)
+    for a, b in zip(chunks, chunks[1:]):
+        assert a.start < b.start and a.end < b.end
+    covered = set()
+    for c in chunks:
+        covered.update(range(c.start, c.end))
+    assert all(i in covered for i, ch in enumerate(doc.text) if not ch.isspace())  # no text is lost

@@ -7,6 +7,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qa.cleaning import clean_text
 from qa.documents import Skipped, read_document
@@ -185,3 +187,28 @@ def test_docx_paragraphs_and_tables_are_read(tmp_path: Path) -> None:
 def test_a_broken_docx_is_a_clear_error(data: bytes) -> None:
     with pytest.raises(ValueError, match="not a readable Word document"):
         extract_text(".docx", data)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.sampled_from([".txt", ".md", ".html", ".pdf", ".docx"]), st.data())
+def test_any_bytes_give_text_or_a_clear_error(suffix: str, data: st.DataObject) -> None:
+    """Whatever a file holds, reading it gives text or a ValueError with the reason, never another exception."""
+    valid = {".pdf": make_pdf([["A page of text."], ["Another page."]]),
+             ".docx": make_docx("<w:p><w:r><w:t>A paragraph.</w:t></w:r></w:p>")}.get(suffix, b"Plain text.\n")
+    raw = data.draw(st.one_of(
+        st.binary(max_size=2000),
+        st.lists(st.tuples(st.integers(0, len(valid) - 1), st.integers(0, 255)), max_size=8).map(  # a damaged file
+            lambda edits: bytes(_edit(valid, edits)))))
+    try:
+        text = extract_text(suffix, raw)
+    except ValueError as exc:
+        assert str(exc)
+    else:
+        assert isinstance(clean_text(text), str)
+
+
+def _edit(data: bytes, edits: list[tuple[int, int]]) -> bytearray:
+    out = bytearray(data)
+    for at, byte in edits:
+        out[at] = byte
+    return out
