@@ -34,7 +34,7 @@ from fastapi.responses import HTMLResponse  # noqa: E402
 from fastapi.routing import APIRoute  # noqa: E402
 
 from qa.atomic import atomic_write_bytes  # noqa: E402
-from qa.documents import SUFFIXES, Skipped, read_document  # noqa: E402
+from qa.documents import SKIPPED_PREFIXES, SUFFIXES, Skipped, read_document  # noqa: E402
 from qa.errors import ModelError, QAError  # noqa: E402
 from qa.types import Answer, Hit  # noqa: E402
 
@@ -289,7 +289,7 @@ def check_upload(assistant, path: Path) -> tuple[str, bytes] | str:
     """(file name, bytes) of an acceptable upload, or the reason it is refused."""
     name, limit = path.name, assistant.settings.max_file_bytes
     corpus = assistant.settings.corpus
-    if (not name or name.startswith(".") or any(c in name for c in "/\\\0") or
+    if (not name or name.startswith(SKIPPED_PREFIXES) or any(c in name for c in "/\\\0") or
             any(ord(c) < 32 for c in name) or len(name.encode()) > 255):
         return "its name is not a plain file name"
     if Path(name).suffix.lower() not in SUFFIXES:

@@ -16,6 +16,8 @@ from qa.types import Document
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+# Names never read: hidden entries, and the lock file Word keeps beside an open document ("~$report.docx").
+SKIPPED_PREFIXES = (".", "~$")
 # Bump when extraction or cleaning changes the text a file gives, so that older indexes are rebuilt.
 CLEANING_VERSION = 4
 
@@ -44,7 +46,8 @@ class CorpusFile:
 
 
 def find_files(corpus: Path) -> list[CorpusFile]:
-    """Every supported file under `corpus`, sorted; hidden entries, folder links and links out are skipped."""
+    """Every supported file under `corpus`, sorted; hidden entries, Office lock files ("~$report.docx"),
+    folder links and links out are skipped."""
     root = _root(corpus)
     prefix = len(str(root).rstrip(os.sep)) + 1
     found: list[tuple[os.DirEntry, str]] = []
@@ -54,7 +57,7 @@ def find_files(corpus: Path) -> list[CorpusFile]:
     while folders:
         with os.scandir(folders.pop()) as entries:
             for entry in entries:
-                if entry.name.startswith("."):
+                if entry.name.startswith(SKIPPED_PREFIXES):
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(entry.path)

@@ -345,7 +345,7 @@ def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served:
 def test_check_upload_refuses_names_that_leave_the_corpus(tiny_corpus: Path, tmp_path: Path,
                                                           reader_model: str) -> None:
     assistant = Assistant(corpus=tiny_corpus, index_dir=tmp_path / "index", reader_model=reader_model)
-    for name in [".hidden.txt", "..", "notes.exe"]:
+    for name in [".hidden.txt", "~$locked.docx", "..", "notes.exe"]:
         path = tmp_path / "names" / name
         path.parent.mkdir(exist_ok=True)
         if name != "..":

@@ -26,8 +26,9 @@ def test_find_files_recurses_sorted_and_names_sources_relative(tiny_corpus: Path
     assert [f.source for f in found] == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 
 
-def test_hidden_files_and_folders_are_skipped(tiny_corpus: Path) -> None:
+def test_hidden_files_folders_and_office_locks_are_skipped(tiny_corpus: Path) -> None:
     (tiny_corpus / ".draft.txt").write_text("A hidden draft.", encoding="utf-8")
+    (tiny_corpus / "~$minutes.docx").write_bytes(b"\x05Ann Lee" + b"\x00" * 154)  # Word's lock beside an open file
     (tiny_corpus / ".git").mkdir()
     (tiny_corpus / ".git" / "notes.md").write_text("Hidden folder.", encoding="utf-8")
     sources = [f.source for f in find_files(tiny_corpus)]
