@@ -200,8 +200,10 @@ class _TextExtractor(HTMLParser):
     retrieved and read as if they were the page.
     """
 
-    BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
-              "article", "main", "header", "footer", "blockquote", "pre", "title", "dd", "dt", "figcaption", "hr"}
+    BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "caption",
+              "section", "article", "main", "header", "footer", "blockquote", "pre", "title", "dl", "dd", "dt",
+              "figure", "figcaption", "details", "summary", "address", "hr"}
+    CELLS = {"td", "th"}  # a row per line, its cells joined by " | ", as for Word tables
     HIDDEN = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object", "canvas", "nav",
               "aside", "form", "button", "select", "dialog", "menu"}
     HIDDEN_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alert"}
@@ -213,6 +215,7 @@ class _TextExtractor(HTMLParser):
         super().__init__(convert_charrefs=True)
         self._open: list[tuple[str, bool, bool]] = []  # (tag, hides, is content) of each open element
         self._hidden = self._content = 0  # open elements that hide their text / that hold the content
+        self._cells = 0  # cells begun in the current table row
         self._title: list[str] = []
         self._page: list[str] = []
         self._main: list[str] = []
@@ -220,6 +223,11 @@ class _TextExtractor(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag in self.BLOCKS:
             self._break()
+            self._cells = 0
+        elif tag in self.CELLS:
+            if self._cells and not self._hidden:
+                self._add(" | ")
+            self._cells += 1
         if tag in self.VOID:
             return
         a = dict(attrs)
@@ -245,14 +253,15 @@ class _TextExtractor(HTMLParser):
         if self._open and self._open[-1][0] == "title" and all(t in ("html", "head", "title") for t, _, _ in self._open):
             self._title.append(data)  # the page's title, not an <svg>'s
         elif not self._hidden:
-            self._page.append(data.replace("\n", " "))
-            if self._content:
-                self._main.append(data.replace("\n", " "))
+            self._add(data.replace("\n", " "))
 
     def _break(self) -> None:
-        self._page.append("\n\n")
+        self._add("\n\n")
+
+    def _add(self, text: str) -> None:
+        self._page.append(text)
         if self._content:
-            self._main.append("\n\n")
+            self._main.append(text)
 
     def text(self) -> str:
         main = "".join(self._main)

@@ -85,6 +85,13 @@ def test_html_entities_are_decoded() -> None:
     assert text == "Fish & chips cost \u00a35 each."
 
 
+def test_html_tables_give_a_row_per_line_and_cells_never_run_together() -> None:
+    page = (b"<table><caption>Owners</caption><tr><th>Year</th><th>Owner</th></tr><tr><td>1954</td>"
+            b"<td>Ida <b>Rosen</b></td></tr></table><dl><dt>Oven</dt><dd>Wood-fired</dd></dl>")
+    assert clean_text(extract_text(".html", page)).split("\n\n") == [
+        "Owners", "Year | Owner", "1954 | Ida Rosen", "Oven", "Wood-fired"]
+
+
 def test_markdown_keeps_its_text_and_drops_its_syntax(tmp_path: Path) -> None:
     (tmp_path / "notes.md").write_text(
         "---\ntitle: Bakery notes\ntags: [history]\n---\n# Rosen's **Bakery**\n\n"
@@ -96,7 +103,7 @@ def test_markdown_keeps_its_text_and_drops_its_syntax(tmp_path: Path) -> None:
     assert doc.text.split("\n\n") == [
         "Rosen's Bakery",
         "Rosen's Bakery opened on Canal Street in 1954. It was founded by Ida Rosen, who came from Vienna.",
-        "Year Owner", "2019 Lena Park"]
+        "Year | Owner", "2019 | Lena Park"]
 
 
 def test_pdf_text_is_read_and_wrapped_lines_rejoined(tmp_path: Path) -> None:
