@@ -216,17 +216,18 @@ class _TextExtractor(HTMLParser):
         self._open: list[tuple[str, bool, bool]] = []  # (tag, hides, is content) of each open element
         self._hidden = self._content = 0  # open elements that hide their text / that hold the content
         self._cells = 0  # cells begun in the current table row
+        self._cell_gap = False  # a new cell began since the last text; a paragraph break also separates
         self._title: list[str] = []
         self._page: list[str] = []
         self._main: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "tr":
+            self._cells = 0
         if tag in self.BLOCKS:
             self._break()
-            self._cells = 0
         elif tag in self.CELLS:
-            if self._cells and not self._hidden:
-                self._add(" | ")
+            self._cell_gap = self._cells > 0
             self._cells += 1
         if tag in self.VOID:
             return
@@ -253,10 +254,14 @@ class _TextExtractor(HTMLParser):
         if self._open and self._open[-1][0] == "title" and all(t in ("html", "head", "title") for t, _, _ in self._open):
             self._title.append(data)  # the page's title, not an <svg>'s
         elif not self._hidden:
+            if self._cell_gap and data.strip():
+                self._add(" | ")
+                self._cell_gap = False
             self._add(data.replace("\n", " "))
 
     def _break(self) -> None:
         self._add("\n\n")
+        self._cell_gap = False
 
     def _add(self, text: str) -> None:
         self._page.append(text)

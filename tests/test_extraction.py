@@ -87,9 +87,10 @@ def test_html_entities_are_decoded() -> None:
 
 def test_html_tables_give_a_row_per_line_and_cells_never_run_together() -> None:
     page = (b"<table><caption>Owners</caption><tr><th>Year</th><th>Owner</th></tr><tr><td>1954</td>"
-            b"<td>Ida <b>Rosen</b></td></tr></table><dl><dt>Oven</dt><dd>Wood-fired</dd></dl>")
+            b"<td>Ida <b>Rosen</b></td></tr><tr><td><p>2019</p></td><td><p>Lena Park</p></td></tr></table>"
+            b"<dl><dt>Oven</dt><dd>Wood-fired</dd></dl>")
     assert clean_text(extract_text(".html", page)).split("\n\n") == [
-        "Owners", "Year | Owner", "1954 | Ida Rosen", "Oven", "Wood-fired"]
+        "Owners", "Year | Owner", "1954 | Ida Rosen", "2019", "Lena Park", "Oven", "Wood-fired"]
 
 
 def test_markdown_keeps_its_text_and_drops_its_syntax(tmp_path: Path) -> None:
