@@ -17,8 +17,14 @@ _URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 SHORT_PARAGRAPH = 200
 
 
-def clean_text(raw: str) -> str:
-    """Repair mojibake, fold white space, rejoin broken paragraphs and drop repeated ones."""
+def clean_text(raw: str, rejoin_paragraphs: bool = True) -> str:
+    """Repair mojibake, fold white space, rejoin broken paragraphs and drop repeated ones.
+
+    A line that goes on with a sentence left open is joined to it. Across a blank line too when
+    `rejoin_paragraphs` (plain text and PDF, where a blank line may be a page break); not where the
+    paragraphs are the file's own structure (HTML, Markdown, Word), where a list item or a table cell
+    may well begin in lower case.
+    """
     text = ftfy.fix_text(raw)
     text = _INVISIBLE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
     vocabulary = set(_LETTERS.findall(text.lower()))
@@ -28,10 +34,10 @@ def clean_text(raw: str) -> str:
         lines = [line for line in lines if line]
         if not lines:
             continue
-        for line in lines:
+        for n, line in enumerate(lines):
             # A line or blank line inside a sentence (hard wrapping, a PDF line or page break) is no paragraph break.
-            if paragraphs and (_HYPHENATED.search(paragraphs[-1]) or
-                               (not _ENDS_SENTENCE.search(paragraphs[-1]) and line[0].islower())):
+            if paragraphs and (n or rejoin_paragraphs) and (_HYPHENATED.search(paragraphs[-1]) or
+                                                          (not _ENDS_SENTENCE.search(paragraphs[-1]) and line[0].islower())):
                 paragraphs[-1] = _join_lines(paragraphs[-1], line, vocabulary)
             else:
                 paragraphs.append(line)

@@ -16,6 +16,7 @@ from qa.types import Document
 log = logging.getLogger(__name__)
 
 SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+UNSTRUCTURED_SUFFIXES = (".txt", ".pdf")  # no markup says where a paragraph ends
 # Names never read: hidden entries, and the lock file Word keeps beside an open document ("~$report.docx").
 SKIPPED_PREFIXES = (".", "~$")
 # Bump when extraction or cleaning changes the text a file gives, so that older indexes are rebuilt.
@@ -114,11 +115,12 @@ def read_document(corpus: Path, path: Path, max_bytes: int | None = None) -> Doc
     if max_bytes is not None and len(data) > max_bytes:
         limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes:,} bytes"
         return Skipped(source, f"is larger than the limit of {limit}")
+    suffix = path.suffix.lower()
     try:
-        raw = extract_text(path.suffix.lower(), data)
+        raw = extract_text(suffix, data)
     except ValueError as exc:
         return Skipped(source, str(exc))
-    text = clean_text(raw)
+    text = clean_text(raw, rejoin_paragraphs=suffix in UNSTRUCTURED_SUFFIXES)
     if not text:
         return Skipped(source, "holds no text")
     return Document(source=source, text=text, content_hash=file_hash(data))

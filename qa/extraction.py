@@ -200,7 +200,7 @@ class _TextExtractor(HTMLParser):
     retrieved and read as if they were the page.
     """
 
-    BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "caption",
+    BLOCKS = {"p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "caption",
               "section", "article", "main", "header", "footer", "blockquote", "pre", "title", "dl", "dd", "dt",
               "figure", "figcaption", "details", "summary", "address", "hr"}
     CELLS = {"td", "th"}  # a row per line, its cells joined by " | ", as for Word tables
@@ -229,6 +229,8 @@ class _TextExtractor(HTMLParser):
         elif tag in self.CELLS:
             self._cell_gap = self._cells > 0
             self._cells += 1
+        if tag == "br":
+            self._add("\n")  # a line break inside the block: cleaning joins it to an open sentence
         if tag in self.VOID:
             return
         a = dict(attrs)

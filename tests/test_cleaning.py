@@ -100,3 +100,11 @@ def test_words_hyphenated_across_lines_are_rejoined() -> None:
     # The hyphen goes where the document has the whole word, and stays where it does not.
     assert text == ("The Immigration Department said immigration rose. It is a well-known fact.\n\n"
                     "The COVID-19 rules ended with the pre-COVID era.")
+
+
+def test_paragraphs_are_rejoined_across_blank_lines_only_in_unstructured_text() -> None:
+    text = "The keepers of the\n\nold harbour kept a log.\n\nrye bread\nand sourdough"
+    assert clean_text(text).split("\n\n") == ["The keepers of the old harbour kept a log.", "rye bread and sourdough"]
+    # Where markup made the paragraphs (a list item, a table cell), a lower-case start is no continuation.
+    assert clean_text(text, rejoin_paragraphs=False).split("\n\n") == [
+        "The keepers of the", "old harbour kept a log.", "rye bread and sourdough"]

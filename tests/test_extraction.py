@@ -85,6 +85,14 @@ def test_html_entities_are_decoded() -> None:
     assert text == "Fish & chips cost \u00a35 each."
 
 
+def test_html_list_items_stay_apart_and_a_line_break_inside_a_sentence_does_not_end_it(tmp_path: Path) -> None:
+    (tmp_path / "bakery.html").write_bytes(b"<p>The bakery sells:</p><ul><li>rye bread</li><li>sourdough</li></ul>"
+                                           b"<p>The oven<br>was built in 1871.</p><p>12 Canal Street<br>Marlow</p>")
+    doc = read_document(tmp_path, tmp_path / "bakery.html")
+    assert doc.text.split("\n\n") == ["The bakery sells:", "rye bread", "sourdough", "The oven was built in 1871.",
+                                       "12 Canal Street", "Marlow"]
+
+
 def test_html_tables_give_a_row_per_line_and_cells_never_run_together() -> None:
     page = (b"<table><caption>Owners</caption><tr><th>Year</th><th>Owner</th></tr><tr><td>1954</td>"
             b"<td>Ida <b>Rosen</b></td></tr><tr><td><p>2019</p></td><td><p>Lena Park</p></td></tr></table>"
