@@ -193,7 +193,8 @@ def _docx_paragraph(paragraph: ElementTree.Element) -> str:
 class _TextExtractor(HTMLParser):
     """Text of an HTML page without its chrome, as a browser's reader view gives it.
 
-    Block elements become paragraph breaks. Scripts, styles, navigation, asides, forms and hidden
+    Block elements become paragraph breaks, <br> a line break, and a table row one line with its cells
+    joined by " | ". Scripts, styles, navigation, asides, forms and hidden
     elements are dropped, and so are the page's own header and footer (those outside <main> and
     <article>). When the page marks its content with <main> or <article>, only that content is kept,
     after the <title>: menus, cookie notices and "related stories" around it would otherwise be
@@ -203,7 +204,7 @@ class _TextExtractor(HTMLParser):
     BLOCKS = {"p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "caption",
               "section", "article", "main", "header", "footer", "blockquote", "pre", "title", "dl", "dd", "dt",
               "figure", "figcaption", "details", "summary", "address", "hr"}
-    CELLS = {"td", "th"}  # a row per line, its cells joined by " | ", as for Word tables
+    CELLS = {"td", "th"}
     HIDDEN = {"script", "style", "noscript", "template", "head", "svg", "iframe", "object", "canvas", "nav",
               "aside", "form", "button", "select", "dialog", "menu"}
     HIDDEN_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "dialog", "alert"}
