@@ -194,11 +194,11 @@ class _TextExtractor(HTMLParser):
     """Text of an HTML page without its chrome, as a browser's reader view gives it.
 
     Block elements become paragraph breaks, <br> a line break, and a table row one line with its cells
-    joined by " | ". Scripts, styles, navigation, asides, forms and hidden
-    elements are dropped, and so are the page's own header and footer (those outside <main> and
-    <article>). When the page marks its content with <main> or <article>, only that content is kept,
-    after the <title>: menus, cookie notices and "related stories" around it would otherwise be
-    retrieved and read as if they were the page.
+    joined by " | ". Scripts, styles, navigation, asides, forms and hidden elements are dropped, and so
+    are the page's own header and footer (those outside <main> and <article>). When the page marks its
+    content with <main> or <article>, only that content is kept, after the <title>: menus, cookie
+    notices and "related stories" around it would otherwise be retrieved and read as if they were the
+    page.
     """
 
     BLOCKS = {"p", "div", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "caption",
