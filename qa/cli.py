@@ -14,13 +14,14 @@ from qa.errors import ModelError, QAError
 
 
 def _quiet_libraries() -> None:
-    # Library progress bars and load reports are noise on a command line; our own progress stays.
+    # Library progress bars, load reports and pypdf's parse warnings (a damaged PDF gets our own skip
+    # message) are noise on a command line; our own progress stays.
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=logging.WARNING, format="qa: %(message)s")
-    for name in ("transformers", "sentence_transformers", "httpx", "huggingface_hub"):
+    for name in ("transformers", "sentence_transformers", "httpx", "huggingface_hub", "pypdf"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
