@@ -43,10 +43,15 @@ class Retriever:
             keyword = [[key for key, _ in self.store.search_bm25(q, n)] for q in questions]
         results = []
         for d, b in zip(dense, keyword):
-            fused = reciprocal_rank_fusion([r for r in (d, b) if r], self.rrf_k)[:top_k]
+            # Twice as many as needed: a copy of a file gives chunks of the same text, read once.
+            fused = reciprocal_rank_fusion([r for r in (d, b) if r], self.rrf_k)[:2 * top_k]
             chunks = self.store.chunks([key for key, _ in fused])
             d_rank = {key: i + 1 for i, key in enumerate(d)}
             b_rank = {key: i + 1 for i, key in enumerate(b)}
-            results.append([Hit(chunks[key], score, d_rank.get(key), b_rank.get(key))
-                            for key, score in fused if key in chunks])
+            hits, seen = [], set()
+            for key, score in fused:
+                if key in chunks and chunks[key].text not in seen and len(hits) < top_k:
+                    seen.add(chunks[key].text)
+                    hits.append(Hit(chunks[key], score, d_rank.get(key), b_rank.get(key)))
+            results.append(hits)
         return results
