@@ -34,7 +34,7 @@ from fastapi.responses import HTMLResponse  # noqa: E402
 from fastapi.routing import APIRoute  # noqa: E402
 
 from qa.atomic import atomic_write_bytes  # noqa: E402
-from qa.documents import SKIPPED_PREFIXES, SUFFIXES, Skipped, read_document  # noqa: E402
+from qa.documents import SKIPPED_PREFIXES, SUFFIXES, Skipped, parse_document  # noqa: E402
 from qa.errors import ModelError, QAError  # noqa: E402
 from qa.types import Answer, Hit  # noqa: E402
 
@@ -302,10 +302,11 @@ def check_upload(assistant, path: Path) -> tuple[str, bytes] | str:
         return f"it is {_size(size)}, over the limit of {_size(limit)}"
     if size == 0:
         return "it is empty"
-    doc = read_document(path.parent, path, limit)
+    data = path.read_bytes()
+    doc = parse_document(name, Path(name).suffix.lower(), data, limit)
     if isinstance(doc, Skipped):
         return f"it {doc.reason}"
-    return name, path.read_bytes()
+    return name, data
 
 
 def add_documents(assistant, paths: list[str | Path], progress=None) -> str:

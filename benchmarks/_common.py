@@ -7,7 +7,6 @@ $QA_BENCH_CACHE (default ~/.cache/qa-bench), so that a second run does not embed
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -40,13 +39,14 @@ def cache_dir() -> Path:
 
 def squad_articles(splits: tuple[str, ...] = ("train", "dev")) -> list[tuple[str, dict]]:
     """(split, article) pairs from the SQuAD v1.1 files."""
+    from qa import evaluate as ev
+
     out = []
     for split in splits:
         path = SQUAD_DIR / SPLITS[split]
         if not path.is_file():
             raise SystemExit(f"SQuAD not found at {path}: set QA_SQUAD_DIR to the folder holding {SPLITS[split]}")
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            out += [(split, a) for a in json.load(f)["data"]]
+        out += [(split, a) for a in ev.squad_articles(path)]
     return out
 
 

@@ -112,10 +112,14 @@ def read_document(corpus: Path, path: Path, max_bytes: int | None = None) -> Doc
         data = path.read_bytes()
     except OSError as exc:
         return Skipped(source, f"cannot be read: {exc.strerror}")
+    return parse_document(source, path.suffix.lower(), data, max_bytes)
+
+
+def parse_document(source: str, suffix: str, data: bytes, max_bytes: int | None = None) -> Document | Skipped:
+    """A file's bytes, already read, as a `Document` of clean text, or `Skipped` with the reason."""
     if max_bytes is not None and len(data) > max_bytes:
         limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes:,} bytes"
         return Skipped(source, f"is larger than the limit of {limit}")
-    suffix = path.suffix.lower()
     try:
         raw = extract_text(suffix, data)
     except ValueError as exc:

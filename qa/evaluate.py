@@ -136,22 +136,29 @@ def load_squad(path: Path, split: str = "all") -> SquadSet:
 
 
 def _load_squad(path: Path, split: str) -> SquadSet:
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        data = json.load(f)["data"]
     out = SquadSet()
-    for a, article in enumerate(data):
+    for a, article in enumerate(squad_articles(path)):
         if split != "all" and report_half(article["title"]) != (split == "report"):
             continue
         for p, para in enumerate(article["paragraphs"]):
             name = paragraph_name(a, p)
             out.paragraphs[name] = para["context"]
-            for qa in para["qas"]:
-                impossible = bool(qa.get("is_impossible"))
-                answers = () if impossible else tuple(dict.fromkeys(x["text"] for x in qa["answers"]))
-                out.questions.append(Question(qa["id"], qa["question"], answers, None if impossible else name,
-                                              para["context"]))
+            out.questions += [squad_question(qa, para["context"], name) for qa in para["qas"]]
     return out
+
+
+def squad_articles(path: Path) -> list[dict]:
+    """The articles of a SQuAD JSON file, .json or .json.gz, as the file has them."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        return json.load(f)["data"]
+
+
+def squad_question(qa: dict, context: str, source: str | None) -> Question:
+    """One SQuAD question of a paragraph; a v2.0 impossible one has no answers and no source."""
+    impossible = bool(qa.get("is_impossible"))
+    answers = () if impossible else tuple(dict.fromkeys(x["text"] for x in qa["answers"]))
+    return Question(qa["id"], qa["question"], answers, None if impossible else source, context)
 
 
 def sample(questions: list[Question], limit: int | None, seed: int = 0) -> list[Question]:

@@ -77,7 +77,10 @@ def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool 
     present: set[str] = set()
     for file in find_files(corpus):
         present.add(file.source)
-        if file.source in known and stats.get(file.source) == (file.size, file.mtime_ns):
+        if file.source not in known:
+            todo.append(file)  # new: read once, below
+            continue
+        if stats.get(file.source) == (file.size, file.mtime_ns):
             report.unchanged += 1  # same size and mtime as when its content last matched: not read again
             continue
         try:
@@ -85,7 +88,7 @@ def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool 
         except OSError as exc:
             report.skipped.append(Skipped(file.source, f"cannot be read: {exc.strerror}"))
             continue
-        if file.source in known and known[file.source].content_hash == digest:
+        if known[file.source].content_hash == digest:
             report.unchanged += 1
             checked.append(file)
         else:

@@ -81,17 +81,15 @@ class Assistant:
 
     def retrieve(self, question: str, top_k: int | None = None) -> list[Hit]:
         """The passages the reader would read for this question."""
-        question = self.check_question(question)
-        self._ensure_index()
-        if self.store.chunk_count() == 0:
-            raise CorpusError(f"no readable documents in {self.settings.corpus}: add .txt, .md, .html, "
-                              ".pdf or .docx files there and ask again")
-        return self._retriever.run(question, top_k or self.settings.top_k)
+        return self.retrieve_many([question], top_k)[0]
 
     def retrieve_many(self, questions: list[str], top_k: int | None = None) -> list[list[Hit]]:
         """`retrieve` for several questions at once, with their query embeddings batched."""
         questions = [self.check_question(q) for q in questions]
         self._ensure_index()
+        if self.store.chunk_count() == 0:
+            raise CorpusError(f"no readable documents in {self.settings.corpus}: add .txt, .md, .html, "
+                              ".pdf or .docx files there and ask again")
         return self._retriever.run_batch(questions, top_k or self.settings.top_k)
 
     def ask(self, question: str) -> Answer:

@@ -50,7 +50,9 @@ class Retriever:
             b_rank = {key: i + 1 for i, key in enumerate(b)}
             hits, seen = [], set()
             for key, score in fused:
-                if key in chunks and chunks[key].text not in seen and len(hits) < top_k:
+                if len(hits) == top_k:
+                    break
+                if key in chunks and chunks[key].text not in seen:
                     seen.add(chunks[key].text)
                     hits.append(Hit(chunks[key], score, d_rank.get(key), b_rank.get(key)))
             results.append(hits)

@@ -28,7 +28,6 @@ most content words with the question; ties keep the first occurrence.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import io
 import json
@@ -211,18 +210,8 @@ def split_v2_train_half(articles: list[dict], calib_articles: int, seed: int) ->
 
 def questions_of(articles: list[dict]) -> list[ev.Question]:
     """`qa.evaluate.Question`s, for reading each question against its own paragraph."""
-    out = []
-    for article in articles:
-        for para in article["paragraphs"]:
-            for qa in para["qas"]:
-                answers = () if qa.get("is_impossible") else tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
-                out.append(ev.Question(qa["id"], qa["question"], answers, None, para["context"]))
-    return out
-
-
-def read_articles(path: Path) -> list[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") if str(path).endswith(".gz") else open(path, encoding="utf-8") as f:
-        return json.load(f)["data"]
+    return [ev.squad_question(qa, para["context"], None)
+            for article in articles for para in article["paragraphs"] for qa in para["qas"]]
 
 
 # ---- features ------------------------------------------------------------------------------------
@@ -718,8 +707,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def load_training_data(args, tokenizer) -> tuple[dict[str, list[Example]], list[dict], dict]:
     """Examples per source, the calibration articles, and disambiguation counts."""
     rng = random.Random(args.seed)
-    train_articles = read_articles(args.squad_dir / "train-v1.1.json.gz")
-    v2_articles = read_articles(args.squad_dir / "dev-v2.0.json.gz")
+    train_articles = ev.squad_articles(args.squad_dir / "train-v1.1.json.gz")
+    v2_articles = ev.squad_articles(args.squad_dir / "dev-v2.0.json.gz")
     v2_train, v2_calib = split_v2_train_half(v2_articles, args.calib_articles, args.seed)
     stats: dict = {}
     v1 = squad_examples(train_articles, "squad", args.disambiguate, args.disambig_window, stats)
