@@ -132,10 +132,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from qa import evaluate as ev
+    from qa.atomic import atomic_write_bytes
 
     path = Path(args.file)
     if not path.is_file():
         raise QAError(f"no question set at {path}")
+    if args.predictions and not Path(args.predictions).parent.is_dir():  # before the work, not after it
+        raise QAError(f"cannot write predictions to {args.predictions}: its folder does not exist")
     try:
         if ev.is_squad(path):
             squad = ev.load_squad(path, split=args.split)
@@ -175,6 +178,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 metrics = ev.score(predictions)
             metrics["retrieval"] = assistant.settings.retrieval
     metrics["seconds_per_question"] = round(seconds / max(1, metrics["n"]), 4)
+    if args.predictions:
+        rows = ev.prediction_rows(predictions, reading=not args.retrieval_only)
+        atomic_write_bytes(Path(args.predictions), "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                           for r in rows).encode("utf-8"))
     for key, value in metrics.items():
         if value is not None:
             print(f"{key:>20}: {value}")
@@ -235,6 +242,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--split", choices=("all", "report", "train"), default="all",
                     help="SQuAD v2.0: the half of the articles to use (report = never trained or calibrated on)")
     sp.add_argument("--workdir", help="SQuAD end to end: keep the paragraph corpus and its index here")
+    sp.add_argument("--predictions", metavar="FILE",
+                    help="also write one JSON line per question: its gold, the answer, the passages' files, scores")
     sp.add_argument("--json", action="store_true", help="end with the metrics as one JSON line")
     sp.set_defaults(run=cmd_eval)
 

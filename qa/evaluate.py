@@ -236,15 +236,31 @@ def run_retrieval(assistant, questions: list[Question], batch: int = 64) -> list
     return predictions
 
 
+def gold_rank(p: Prediction) -> int | None:
+    """Where the gold source came among the retrieved passages (1 is first), or None."""
+    return next((r for r, s in enumerate(p.retrieved, 1) if s == p.question.source), None)
+
+
 def score_retrieval(predictions: list[Prediction]) -> dict:
     """recall@1, recall@5 and MRR of the gold source, in percent, plus `n`."""
-    def rank(p: Prediction) -> int | None:
-        return next((r for r, s in enumerate(p.retrieved, 1) if s == p.question.source), None)
-
-    ranks = [rank(p) for p in predictions]
+    ranks = [gold_rank(p) for p in predictions]
     return {"recall@1": _pct([float(r == 1) for r in ranks]),
             "recall@5": _pct([float(r is not None and r <= 5) for r in ranks]),
             "mrr": _pct([1.0 / r if r else 0.0 for r in ranks]), "n": len(predictions)}
+
+
+def prediction_rows(predictions: list[Prediction], reading: bool = True) -> list[dict]:
+    """One JSON-ready row per question, for error analysis: the question, its gold, what came back, its scores."""
+    rows = []
+    for p in predictions:
+        q = p.question
+        row = {"id": q.id, "question": q.question, "answers": list(q.answers), "source": q.source}
+        if reading:
+            row.update(prediction=p.text, predicted_source=p.source, exact_match=exact_match(p.text, q.answers),
+                       f1=f1_score(p.text, q.answers))
+        row.update(retrieved=p.retrieved, gold_rank=gold_rank(p))
+        rows.append(row)
+    return rows
 
 
 def write_corpus(paragraphs: dict[str, str], folder: Path) -> None:

@@ -47,7 +47,7 @@ class Assistant:
             if self._store is None:
                 self._store = open_store(self.settings, self.embedder)
                 self._retriever = Retriever(self._store, self.embedder, self.settings.retrieval,
-                                            self.settings.candidates, self.settings.rrf_k)
+                                            self.settings.candidates, self.settings.dense_weight)
             return self._store
 
     def index(self, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:

@@ -30,7 +30,7 @@ class Hit:
     """A chunk returned by the retriever, with how each ranking placed it."""
 
     chunk: Chunk
-    score: float
+    score: float  # the fused score, in [0, 1]
     dense_rank: int | None = None
     bm25_rank: int | None = None
 

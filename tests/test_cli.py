@@ -152,6 +152,34 @@ def test_eval_jsonl_ends_with_the_metrics_as_json(capsys, tiny_corpus: Path, tmp
     assert metrics["recall@5"] == 100.0  # three one-chunk documents, three passages read: every gold file
 
 
+def test_eval_writes_one_prediction_row_per_question(capsys, tiny_corpus: Path, tmp_path: Path,
+                                                     reader_model: str) -> None:
+    questions = DATA / "questions" / "tiny.jsonl"
+    out_file = tmp_path / "predictions.jsonl"
+    code, out, _ = run(capsys, "eval", questions, "--json", "--reader", reader_model, "--threshold", "0",
+                       "--corpus", tiny_corpus, "--index-dir", tmp_path / "index", "--predictions", out_file)
+    assert code == 0
+    rows = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
+    gold = [json.loads(line) for line in questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert [(r["id"], r["question"], r["answers"], r["source"]) for r in rows] == [
+        (g["id"], g["question"], g["answers"], g["source"]) for g in gold]
+    metrics = json.loads(out.strip().splitlines()[-1])
+    assert sum(r["f1"] for r in rows) / len(rows) * 100 == pytest.approx(metrics["f1"], abs=0.01)
+    for r in rows:
+        if r["prediction"]:  # an answer is a span of the file it cites
+            text = read_document(tiny_corpus, tiny_corpus / r["predicted_source"]).text
+            assert r["prediction"] in text
+        assert r["retrieved"] and (r["gold_rank"] is None or r["retrieved"][r["gold_rank"] - 1] == r["source"])
+
+    code, _, _ = run(capsys, "eval", questions, "--retrieval-only", "--corpus", tiny_corpus,
+                     "--index-dir", tmp_path / "index", "--predictions", out_file)
+    rows = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
+    assert code == 0 and rows and all("prediction" not in r and r["gold_rank"] == 1 for r in rows)
+
+    code, _, err = run(capsys, "eval", questions, "--predictions", tmp_path / "no" / "such" / "p.jsonl")
+    assert code == 2 and "folder does not exist" in err
+
+
 def test_eval_squad_end_to_end_and_reader_only(capsys, tmp_path: Path, reader_model: str) -> None:
     squad = DATA / "reading-sets" / "tiny-v1.json"
     code, out, _ = run(capsys, "eval", squad, "--json", "--reader", reader_model, "--threshold", "0",

@@ -209,3 +209,17 @@ def test_run_reader_only_reads_each_gold_paragraph(reader_model: str) -> None:
     assert all(p.text == "" for p in strict)
     metrics = ev.score(strict, reader_only=True)
     assert metrics["exact_match"] == 0.0 and metrics["n"] == 5
+
+
+def test_prediction_rows_hold_gold_answer_scores_and_gold_rank() -> None:
+    asked = Question("q1", "Who built it?", ("Thomas Avery",), "a.txt")
+    unanswerable = Question("q2", "Who is the mayor?", (), None)
+    rows = ev.prediction_rows([Prediction(asked, "Avery", "b.txt", ["b.txt", "a.txt"]),
+                               Prediction(unanswerable, "", None, ["a.txt"])])
+    assert rows[0] == {"id": "q1", "question": "Who built it?", "answers": ["Thomas Avery"], "source": "a.txt",
+                       "prediction": "Avery", "predicted_source": "b.txt", "exact_match": 0.0,
+                       "f1": pytest.approx(2 / 3), "retrieved": ["b.txt", "a.txt"], "gold_rank": 2}
+    assert rows[1]["exact_match"] == 1.0 and rows[1]["gold_rank"] is None  # a right abstention
+    retrieval = ev.prediction_rows([Prediction(asked, "", None, ["a.txt"])], reading=False)
+    assert retrieval == [{"id": "q1", "question": "Who built it?", "answers": ["Thomas Avery"], "source": "a.txt",
+                          "retrieved": ["a.txt"], "gold_rank": 1}]

@@ -203,3 +203,20 @@ def test_trained_answer_tells_similar_documents_apart(trained: Assistant) -> Non
 
 def test_trained_assistant_abstains_when_the_corpus_cannot_answer(trained: Assistant) -> None:
     assert trained.ask("What is the boiling point of liquid nitrogen in kelvin?").abstained
+
+
+@pytest.mark.parametrize("setting", [{"retrieval": "fuzzy"}, {"index_type": "lsh"}, {"dense_weight": 1.5},
+                                     {"dense_weight": -0.1}])
+def test_out_of_range_settings_are_refused(tmp_path: Path, setting: dict) -> None:
+    with pytest.raises(ValueError, match=next(iter(setting))):
+        Assistant(tmp_path, tmp_path / "index", **setting)
+
+
+def test_settings_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_DENSE_WEIGHT", "0.7")
+    monkeypatch.setenv("QA_TOP_K", "3")
+    s = Assistant(tmp_path, tmp_path / "index").settings
+    assert (s.dense_weight, s.top_k) == (0.7, 3)
+    monkeypatch.setenv("QA_DENSE_WEIGHT", "much")
+    with pytest.raises(ValueError, match="QA_DENSE_WEIGHT"):
+        Assistant(tmp_path, tmp_path / "index")

@@ -1,4 +1,4 @@
-"""qa.retriever: dense, BM25 and hybrid retrieval, fused by reciprocal rank."""
+"""qa.retriever: dense, BM25 and hybrid retrieval, fused by scaled scores."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from qa.config import Settings
 from qa.embedder import Embedder
 from qa.indexer import open_store, refresh
-from qa.retriever import Retriever, reciprocal_rank_fusion
-from qa.store import Store
+from qa.retriever import Retriever, fuse
+from qa.store import Store, chunk_key
 
 QUESTIONS = [
     ("How tall is the Old Harbour Lighthouse?", "lighthouse.txt"),
@@ -39,20 +39,31 @@ def store(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Store
 
 # ---- fusion arithmetic ---------------------------------------------------------------------------
 
-def test_rrf_sums_reciprocal_ranks() -> None:
-    fused = dict(reciprocal_rank_fusion([[10, 20, 30], [30, 10]], k=60))
-    assert fused[10] == pytest.approx(1 / 61 + 1 / 62)
-    assert fused[20] == pytest.approx(1 / 62)
-    assert fused[30] == pytest.approx(1 / 63 + 1 / 61)
+def test_fusion_scales_each_ranking_then_weights_it() -> None:
+    dense = [(10, 0.8), (20, 0.6), (30, 0.4)]
+    bm25 = [(30, 12.0), (10, 4.0)]
+    fused = dict(fuse([dense, bm25], [0.25, 0.75]))
+    assert fused[10] == pytest.approx(0.25 * 1.0 + 0.75 * 0.0)
+    assert fused[20] == pytest.approx(0.25 * 0.5)  # not found by BM25: nothing from it
+    assert fused[30] == pytest.approx(0.25 * 0.0 + 0.75 * 1.0)
+    assert [key for key, _ in fuse([dense, bm25], [0.25, 0.75])] == [30, 10, 20]
 
 
-def test_rrf_orders_best_first_and_uses_k() -> None:
-    assert [key for key, _ in reciprocal_rank_fusion([[1, 2, 3], [3, 2, 1], [2]], k=60)] == [2, 1, 3]
-    # A small k rewards the top of a single list more than agreement lower down.
-    assert [key for key, _ in reciprocal_rank_fusion([[1, 2, 3, 4], [5, 6, 7, 4]], k=1)][0] in (1, 5)
-    assert [key for key, _ in reciprocal_rank_fusion([[1, 2, 3, 4], [5, 6, 7, 4]], k=1000)][0] == 4
-    assert reciprocal_rank_fusion([], k=60) == []
-    assert reciprocal_rank_fusion([[7]], k=0) == [(7, 1.0)]
+def test_fusion_sees_margins_that_ranks_hide() -> None:
+    # Chunk 1 leads dense search by far and is a close second in BM25; chunk 2 is first in BM25 by a
+    # hair and far down in dense search. Each is once first and once second, so ranks alone tie them.
+    dense = [(1, 0.90), (2, 0.30), (3, 0.29)]
+    bm25 = [(2, 10.0), (1, 9.9), (3, 1.0)]
+    assert fuse([dense, bm25], [0.5, 0.5])[0][0] == 1
+
+
+def test_fusion_of_single_or_flat_rankings() -> None:
+    assert fuse([], []) == []
+    assert fuse([[], []], [0.5, 0.5]) == []
+    assert fuse([[(7, 3.0)], []], [1.0, 1.0]) == [(7, 1.0)]  # a lone score scales to 1
+    assert fuse([[(1, 2.0), (2, 2.0)]], [1.0]) == [(1, 1.0), (2, 1.0)]
+    only_dense = fuse([[(5, 0.9), (6, 0.1)], []], [0.45, 0.55])
+    assert only_dense == [(5, pytest.approx(0.45)), (6, 0.0)]
 
 
 # ---- retrieval -----------------------------------------------------------------------------------
@@ -68,17 +79,17 @@ def test_the_right_document_comes_first(store: Store, embedder: Embedder, mode: 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
 def test_hits_carry_their_ranks_and_fused_scores(store: Store, embedder: Embedder, mode: str) -> None:
-    retriever = Retriever(store, embedder, mode=mode, rrf_k=60)
+    retriever = Retriever(store, embedder, mode=mode)
     hits = retriever.run("Who built the lighthouse on Gull Point?", top_k=5)
     assert hits
+    assert hits[0].score == pytest.approx(1.0) or mode == "hybrid"  # a single ranking's best scales to 1
     for hit in hits:
         if mode == "dense":
             assert hit.dense_rank is not None and hit.bm25_rank is None
         if mode == "bm25":
             assert hit.bm25_rank is not None and hit.dense_rank is None
-        expected = sum(1 / (60 + r) for r in (hit.dense_rank, hit.bm25_rank) if r is not None)
-        assert hit.score == pytest.approx(expected)
-        assert store.chunks([int(hit.chunk.id[:15], 16)])  # a real stored chunk
+        assert 0.0 <= hit.score <= 1.0
+        assert store.chunks([chunk_key(hit.chunk.id)])  # a real stored chunk
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert len({h.chunk.id for h in hits}) == len(hits)
     if mode == "hybrid":
@@ -87,15 +98,16 @@ def test_hits_carry_their_ranks_and_fused_scores(store: Store, embedder: Embedde
 
 def test_hybrid_fuses_both_rankings(store: Store, embedder: Embedder) -> None:
     question = "Who was the keeper of the lighthouse?"
-    hybrid = Retriever(store, embedder, mode="hybrid", candidates=30).run(question, top_k=30)
-    dense = Retriever(store, embedder, mode="dense", candidates=30).run(question, top_k=30)
-    bm25 = Retriever(store, embedder, mode="bm25", candidates=30).run(question, top_k=30)
-    d_rank = {h.chunk.id: i for i, h in enumerate(dense, 1)}
-    b_rank = {h.chunk.id: i for i, h in enumerate(bm25, 1)}
-    expected = reciprocal_rank_fusion([[*d_rank], [*b_rank]], k=60)
-    assert [(h.chunk.id, h.score) for h in hybrid] == [(key, pytest.approx(score)) for key, score in expected]
+    hybrid = Retriever(store, embedder, mode="hybrid", dense_weight=0.3).run(question, top_k=30)
+    dense = store.search_dense(embedder.embed([question]), 30)[0]
+    bm25 = store.search_bm25(question, 30)
+    d_rank = {key: i for i, (key, _) in enumerate(dense, 1)}
+    b_rank = {key: i for i, (key, _) in enumerate(bm25, 1)}
+    expected = fuse([dense, bm25], [0.3, 0.7])
+    assert [(chunk_key(h.chunk.id), h.score) for h in hybrid] == [(key, pytest.approx(score)) for key, score in expected]
     for h in hybrid:
-        assert h.dense_rank == d_rank.get(h.chunk.id) and h.bm25_rank == b_rank.get(h.chunk.id)
+        key = chunk_key(h.chunk.id)
+        assert h.dense_rank == d_rank.get(key) and h.bm25_rank == b_rank.get(key)
 
 
 @pytest.mark.parametrize("top_k", [1, 2, 5])
