@@ -1,5 +1,11 @@
 """qa: exact, cited answers to questions about a folder of documents."""
 
+import os
+
+# Offline first: huggingface_hub otherwise asks the hub for a registry the first time it builds request
+# headers, even to load a model from its local cache. Set HF_HUB_DISABLE_TELEMETRY=0 to allow it.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
 from qa.config import Settings
 from qa.errors import QAError
 from qa.types import Answer

