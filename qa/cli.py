@@ -81,14 +81,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"qa: {exc}", file=sys.stderr)
         hits = assistant.retrieve(args.question)[:3]
         if args.json:
-            passages = [{"source": h.chunk.source, "start": h.chunk.start, "end": h.chunk.end, "text": h.chunk.text}
-                        for h in hits]
-            print(json.dumps({"text": "", "error": str(exc), "passages": passages}, ensure_ascii=False))
+            print(json.dumps({"text": "", "error": str(exc), "passages": [_passage(h) for h in hits]},
+                             ensure_ascii=False))
             return 2
         print("No answer: the reader is not available. The passages that match best:")
-        for hit in hits:
-            c = hit.chunk
-            print(f"  {c.source}, characters {c.start}-{c.end}: {_shorten(c.text, 160)}")
+        _print_passages(hits, 160)
         return 2
     if args.json:
         fields = ("text", "score", "source", "start", "end", "context")
@@ -108,6 +105,27 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for alt in answer.alternatives:
         print(f"  also: {alt.text!r} ({alt.score:.2f}) in {alt.source}")
     return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """Print the passages that best match a query, with their files and offsets; needs no reader."""
+    hits = _assistant(args).retrieve(args.query)
+    if args.json:
+        print(json.dumps([_passage(h) for h in hits], ensure_ascii=False))
+    else:
+        _print_passages(hits, 300)
+    return 0
+
+
+def _passage(hit) -> dict:
+    c = hit.chunk
+    return {"source": c.source, "start": c.start, "end": c.end, "score": round(hit.score, 4), "text": c.text}
+
+
+def _print_passages(hits: list, width: int) -> None:
+    for rank, hit in enumerate(hits, 1):
+        c = hit.chunk
+        print(f"{rank}. {c.source}, characters {c.start}-{c.end} (match {hit.score:.2f})\n   {_shorten(c.text, width)}")
 
 
 def marked_sentence(answer, bold: bool = False) -> str:
@@ -231,6 +249,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("question")
     sp.add_argument("--json", action="store_true", help="print the answer as JSON")
     sp.set_defaults(run=cmd_ask)
+
+    sp = sub.add_parser("search", help="show the passages that best match a query, with their files (no reader)")
+    common(sp)
+    sp.add_argument("query")
+    sp.add_argument("--json", action="store_true", help="print the passages as a JSON list")
+    sp.set_defaults(run=cmd_search)
 
     sp = sub.add_parser("eval", help="score a question set (JSONL, or SQuAD .json/.json.gz)")
     common(sp)

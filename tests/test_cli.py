@@ -40,12 +40,28 @@ def test_ask_with_a_missing_reader_is_a_clear_error_that_shows_the_passages(caps
     assert "Traceback" not in err
     lines = out.splitlines()
     assert lines[0].startswith("No answer: the reader is not available")
-    assert lines[1].startswith("  lighthouse.txt, characters 0-")  # the best passage, cited
+    assert lines[1].startswith("1. lighthouse.txt, characters 0-")  # the best passage, cited
     code, out, err = run(capsys, "ask", "Who built the lighthouse?", "--json", "--reader", missing,
                          "--corpus", tiny_corpus, "--index-dir", tmp_path / "index")
     reply = json.loads(out)  # --json keeps stdout JSON
     assert code == 2 and reply["text"] == "" and "no reader model" in reply["error"]
     assert reply["passages"][0]["source"] == "lighthouse.txt"
+
+
+def test_search_shows_the_best_passages_with_their_files_and_needs_no_reader(capsys, tiny_corpus: Path,
+                                                                            tmp_path: Path) -> None:
+    where = ("--corpus", tiny_corpus, "--index-dir", tmp_path / "index", "--reader", tmp_path / "no-reader")
+    code, out, err = run(capsys, "search", "When is the kite festival?", *where)
+    assert code == 0 and err == ""
+    assert out.splitlines()[0].startswith("1. notes/festival.html, characters 0-")
+    code, out, _ = run(capsys, "search", "Who founded the bakery?", "--json", "--top-k", "2", *where)
+    passages = json.loads(out)
+    assert code == 0 and len(passages) == 2 and passages[0]["source"] == "bakery.md"
+    assert passages[0]["score"] >= passages[1]["score"]
+    for p in passages:  # each passage is the cited stretch of its file's cleaned text
+        assert read_document(tiny_corpus, tiny_corpus / p["source"]).text[p["start"]:p["end"]] == p["text"]
+    code, _, err = run(capsys, "search", "   ", *where)
+    assert code == 2 and "question is empty" in err
 
 
 @pytest.mark.parametrize(("question", "message"), [("", "empty"), ("why " * 24_999 + "why?", "100,000 characters")])
