@@ -1,0 +1,27 @@
+"""scripts/tune_fusion.py on a tiny SQuAD-style set: it indexes the sample and prints every grid point."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_grid_is_scored_and_the_best_point_named(tmp_path: Path) -> None:
+    squad = ROOT / "tests" / "data" / "reading-sets" / "tiny-v1.json"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "tune_fusion.py"), "--squad", str(squad), "--every", "1",
+         "--workdir", str(tmp_path), "--candidates", "2,5", "--weights", "0,0.5,1"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr
+    rows = [line.split() for line in run.stdout.splitlines() if re.match(r"\s+\d+\s+[\d.]+\s", line)]
+    assert [(r[0], r[1]) for r in rows] == [(c, w) for c in ("2", "5") for w in ("0.00", "0.50", "1.00")]
+    for _, _, r1, r5, mrr in rows:
+        assert 0 <= float(r1) <= float(mrr) <= float(r5) <= 100
+    best = re.search(r"best by MRR: candidates (\d+), dense weight ([\d.]+) \(MRR ([\d.]+)", run.stdout)
+    assert best and float(best.group(3)) == max(float(r[4]) for r in rows)
+    assert sorted(p.name for p in (tmp_path / "corpus").iterdir()) == ["a000_p000.txt", "a000_p001.txt",
+                                                                       "a001_p000.txt"]
