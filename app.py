@@ -52,9 +52,13 @@ CSS = """
 .qa-reply .qa-meta { color: var(--body-text-color-subdued); }
 .qa-reply .qa-citation { font-weight: 600; }
 .qa-docs { max-height: 24rem; overflow-y: auto; }
-.qa-docs table { width: 100%; font-size: .85em; table-layout: auto; }
+.qa-docs table { width: 100%; font-size: .85em; table-layout: fixed; }
 .qa-docs td, .qa-docs th { padding: 2px 6px !important; }
 .qa-docs td:first-child { word-break: break-all; }
+.qa-docs th:last-child { width: 5.5em; }
+.qa-title { color: var(--body-text-color-subdued); }
+.qa-reply .qa-title::before { content: "· "; }
+.qa-docs .qa-title { display: block; word-break: normal; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 """
 
 
@@ -100,7 +104,12 @@ def _link(source: str, start: int | None, end: int | None, css: str = "qa-source
             f'rel="noopener">{html.escape(source)}</a>')
 
 
-def _passage_items(hits: list[Hit], answer: Answer | None = None) -> str:
+def _title(title: str | None) -> str:
+    """A document's title, shown beside its file name; nothing when it has none."""
+    return f" <span class='qa-title' title='{html.escape(title)}'>{html.escape(title)}</span>" if title else ""
+
+
+def _passage_items(hits: list[Hit], answer: Answer | None = None, titles: dict[str, str] | None = None) -> str:
     items = []
     for hit in hits:
         c = hit.chunk
@@ -108,7 +117,8 @@ def _passage_items(hits: list[Hit], answer: Answer | None = None) -> str:
         if answer is not None and answer.source == c.source and answer.start is not None \
                 and c.start <= answer.start and answer.end <= c.end:
             start, end = answer.start - c.start, answer.end - c.start
-        items.append(f"<li>{_link(c.source, c.start, c.end)} <span class='qa-meta'>(characters {c.start}–{c.end}, "
+        items.append(f"<li>{_link(c.source, c.start, c.end)}{_title((titles or {}).get(c.source))} "
+                     f"<span class='qa-meta'>(characters {c.start}–{c.end}, "
                      f"retrieval score {hit.score:.3f})</span><div class='qa-passage'>"
                      f"{_highlight(c.text, start, end)}</div></li>")
     return f"<ol>{''.join(items)}</ol>" if items else "<p>No passages were retrieved.</p>"
@@ -124,27 +134,32 @@ def _details(summary: str, body: str) -> str:
     return f"<details class='qa-details'><summary>{summary}</summary>{body}</details>"
 
 
-def render_answer(answer: Answer) -> str:
-    """A reply as one HTML block: the answer, its confidence, citation and passage, then the details."""
+def render_answer(answer: Answer, titles: dict[str, str] | None = None) -> str:
+    """A reply as one HTML block: the answer, its confidence, citation and passage, then the details.
+
+    `titles` maps sources to the titles shown beside their file names.
+    """
     if answer.abstained:
         shown, rest = answer.passages[:SHOWN_PASSAGES], answer.passages[SHOWN_PASSAGES:]
         body = (f"<p class='qa-abstain'><strong>The documents do not answer this.</strong> "
                 f"<span class='qa-meta'>(no-answer confidence {answer.score:.2f})</span></p>"
-                f"<p>The closest passages:</p>{_passage_items(shown)}")
+                f"<p>The closest passages:</p>{_passage_items(shown, titles=titles)}")
         extra = (f"<p><strong>Candidate answers below the threshold</strong></p>{_candidate_items(answer.alternatives)}"
-                 + (f"<p><strong>More retrieved passages</strong></p>{_passage_items(rest)}" if rest else ""))
+                 + (f"<p><strong>More retrieved passages</strong></p>{_passage_items(rest, titles=titles)}" if rest else ""))
         return f"<div class='qa-reply'>{body}{_details('Candidates and more passages', extra)}</div>"
     passage = _excerpt(answer)
     body = (f"<p class='qa-answer'><strong>Answer:</strong> <span class='qa-answer-text'>{_esc(answer.text)}</span></p>"
             f"<p class='qa-facts'>Confidence: <strong class='qa-confidence'>{answer.confidence}</strong> "
-            f"({answer.score:.2f}) · Source: {_link(answer.source, answer.start, answer.end, 'qa-citation')}</p>"
+            f"({answer.score:.2f}) · Source: "
+            f"{_link(answer.source, answer.start, answer.end, 'qa-citation')}{_title((titles or {}).get(answer.source))}</p>"
             f"<div class='qa-passage'>{passage}</div>")
     extra = (f"<p><strong>Other candidate answers</strong></p>{_candidate_items(answer.alternatives)}"
-             f"<p><strong>Retrieved passages</strong></p>{_passage_items(answer.passages, answer)}")
+             f"<p><strong>Retrieved passages</strong></p>{_passage_items(answer.passages, answer, titles)}")
     return f"<div class='qa-reply'>{body}{_details('Other candidates and retrieved passages', extra)}</div>"
 
 
-def render_error(message: str, hits: list[Hit] | None = None, model: bool = False) -> str:
+def render_error(message: str, hits: list[Hit] | None = None, model: bool = False,
+                 titles: dict[str, str] | None = None) -> str:
     """A reply that explains why there is no answer, with the best passages when there are some."""
     if model:
         head = (f"<p class='qa-error'><strong>The reader model is not available, so there is no answer.</strong> "
@@ -152,7 +167,7 @@ def render_error(message: str, hits: list[Hit] | None = None, model: bool = Fals
     else:
         head = f"<p class='qa-error'><strong>Cannot answer:</strong> {_esc(message)}</p>"
     if hits:
-        head += f"<p>The passages that match best:</p>{_passage_items(hits)}"
+        head += f"<p>The passages that match best:</p>{_passage_items(hits, titles=titles)}"
     return f"<div class='qa-reply'>{head}</div>"
 
 
@@ -182,10 +197,12 @@ def reply(assistant, question: str) -> tuple[str, dict]:
         hits = assistant.retrieve(question)
         answer = assistant.read(question, hits)
     except ModelError as exc:  # the reader cannot load: say so, and still show what was found
-        return render_error(str(exc), hits, model=True), answer_fields(None, hits, str(exc))
+        titles = assistant.titles([h.chunk.source for h in hits])
+        return render_error(str(exc), hits, model=True, titles=titles), answer_fields(None, hits, str(exc))
     except QAError as exc:  # empty or too long question, empty corpus
         return render_error(str(exc), hits), answer_fields(None, hits, str(exc))
-    return render_answer(answer), answer_fields(answer, answer.passages or hits)
+    titles = assistant.titles([answer.source or "", *(h.chunk.source for h in answer.passages)])
+    return render_answer(answer, titles), answer_fields(answer, answer.passages or hits)
 
 
 # ---- the corpus panel, the document view, examples, uploads ------------------------------------
@@ -197,8 +214,10 @@ def documents_panel(assistant) -> str:
         return "<p>No documents are indexed yet. Upload some below.</p>"
     built = max(d.indexed_at for d in docs.values())
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(built))
-    rows = "".join(f"<tr><td>{_link(s, None, None)}</td><td style='text-align:right'>{d.chunks}</td></tr>"
-                   for s, d in list(docs.items())[:MAX_LISTED_DOCUMENTS])
+    listed = list(docs.items())[:MAX_LISTED_DOCUMENTS]
+    titles = assistant.titles([s for s, _ in listed])
+    rows = "".join(f"<tr><td>{_link(s, None, None)}{_title(titles.get(s))}</td>"
+                   f"<td style='text-align:right'>{d.chunks}</td></tr>" for s, d in listed)
     more = len(docs) - MAX_LISTED_DOCUMENTS
     more_row = f"<tr><td colspan='2'>… and {more:,} more</td></tr>" if more > 0 else ""
     chunks = sum(d.chunks for d in docs.values())

@@ -21,6 +21,7 @@ UNSTRUCTURED_SUFFIXES = (".txt", ".pdf")  # no markup says where a paragraph end
 SKIPPED_PREFIXES = (".", "~$")
 # Bump when extraction or cleaning changes the text a file gives, so that older indexes are rebuilt.
 CLEANING_VERSION = 4
+TITLE_MAX_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -128,3 +129,14 @@ def parse_document(source: str, suffix: str, data: bytes, max_bytes: int | None 
     if not text:
         return Skipped(source, "holds no text")
     return Document(source=source, text=text, content_hash=file_hash(data))
+
+
+def document_title(text: str) -> str | None:
+    """A document's title for display: its first line when that reads as a heading, else None.
+
+    A heading is short and does not end like a sentence; Markdown's "#" marks are dropped.
+    """
+    line = text.lstrip().split("\n", 1)[0].strip().lstrip("#").strip()
+    if not line or len(line) > TITLE_MAX_CHARS or line.endswith((".", ",", ";", ":")):
+        return None
+    return line

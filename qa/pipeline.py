@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 from qa.config import Settings
+from qa.documents import TITLE_MAX_CHARS, document_title
 from qa.embedder import Embedder
 from qa.errors import CorpusError, IndexError_, QuestionError
 from qa.indexer import IndexReport, Progress, open_store, refresh
@@ -123,6 +124,13 @@ class Assistant:
         """The indexed documents by source."""
         self._ensure_index()
         return self.store.documents()
+
+    def titles(self, sources: list[str]) -> dict[str, str]:
+        """The titles of those of these indexed documents whose first line reads as one."""
+        if not sources:
+            return {}
+        heads = self.store.document_heads(list(dict.fromkeys(sources)), TITLE_MAX_CHARS + 200)
+        return {source: title for source, head in heads.items() if (title := document_title(head))}
 
     def document_text(self, source: str) -> str | None:
         """The cleaned text of an indexed document (what answer offsets point into), or None."""

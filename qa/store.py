@@ -268,6 +268,16 @@ class Store:
             row = self._db.execute("SELECT text FROM documents WHERE source=?", (source,)).fetchone()
         return row[0] if row else None
 
+    def document_heads(self, sources: list[str], chars: int) -> dict[str, str]:
+        """The first `chars` characters of each of these indexed documents, by source."""
+        if not sources:
+            return {}
+        marks = ",".join("?" * len(sources))
+        with self._lock:
+            rows = self._db.execute(f"SELECT source, substr(text, 1, ?) FROM documents WHERE source IN ({marks})",
+                                    (chars, *sources)).fetchall()
+        return dict(rows)
+
     def chunks(self, keys: list[int]) -> dict[int, Chunk]:
         """The chunks with these keys."""
         if not keys:

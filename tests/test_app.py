@@ -206,6 +206,10 @@ def test_browser_chat_cites_and_opens_the_document(served: Served) -> None:
             panel = page.locator("#qa-documents")
             for source in served.assistant.documents():
                 assert panel.get_by_text(source, exact=True).is_visible()
+            titles = served.assistant.titles(list(served.assistant.documents()))
+            assert titles  # seeds/ files are named by hashes; four of the five have a heading line
+            for title in titles.values():
+                assert panel.get_by_text(title, exact=True).is_visible()
             assert "outside.txt" not in panel.inner_text()
             assert "Index built" in panel.inner_text()
             for example in app.example_questions(served.assistant):
@@ -219,6 +223,11 @@ def test_browser_chat_cites_and_opens_the_document(served: Served) -> None:
             assert answer.is_visible() and citation.is_visible()
             source = citation.inner_text().strip()
             assert source in served.assistant.documents()
+            shown_title = page.locator("#qa-chat .qa-reply").last.locator(".qa-facts .qa-title")
+            if source in titles:
+                assert shown_title.inner_text() == titles[source]
+            else:
+                assert shown_title.count() == 0
             query = parse_qs(urlsplit(citation.get_attribute("href")).query)
             start, end = int(query["start"][0]), int(query["end"][0])
             cited = served.assistant.document_text(source)[start:end]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.documents import Skipped, file_hash, find_files, read_document
+from qa.documents import TITLE_MAX_CHARS, Skipped, document_title, file_hash, find_files, read_document
 from qa.types import Document
 
 
@@ -119,3 +119,16 @@ def test_unreadable_file_is_skipped(tmp_path: Path) -> None:
     result = read(tmp_path, "gone.txt")
     assert isinstance(result, Skipped)
     assert "cannot be read" in result.reason
+
+
+@pytest.mark.parametrize(("text", "title"), [
+    ("The Old Harbour Lighthouse\n\nThe Old Harbour Lighthouse stands on Gull Point.", "The Old Harbour Lighthouse"),
+    ("# CS visits Shanghai (with photos)\n\nThe Chief Secretary ...", "CS visits Shanghai (with photos)"),
+    ("\n  Message from Director\nIn 2021, ...", "Message from Director"),
+    ("On October 28, Chongqing hosted a conference.\n\nMore.", None),  # a sentence, not a heading
+    ("Contents:\n1. Intro", None),
+    ("A" * (TITLE_MAX_CHARS + 1) + "\nrest", None),  # a first paragraph, not a heading
+    ("", None), ("###\n", None),
+])
+def test_a_title_is_a_first_line_that_reads_as_a_heading(text: str, title: str | None) -> None:
+    assert document_title(text) == title

@@ -172,6 +172,15 @@ def test_unknown_settings_are_refused(tmp_path: Path) -> None:
         Assistant(tmp_path, tmp_path / "index", top_kk=3)
 
 
+def test_titles_of_indexed_documents(tiny_corpus: Path, tmp_path: Path) -> None:
+    assistant = Assistant(tiny_corpus, tmp_path / "index")
+    assert assistant.titles([]) == {}
+    assistant.index()
+    assert assistant.titles([*assistant.documents(), "not-indexed.txt", "bakery.md"]) == {
+        "bakery.md": "Rosen's Bakery", "lighthouse.txt": "The Old Harbour Lighthouse",
+        "notes/festival.html": "Marlow Kite Festival"}
+
+
 def test_build_index_reports_what_changed(tiny_corpus: Path, tmp_path: Path) -> None:
     report = qa.build_index(tiny_corpus, tmp_path / "index")
     assert sorted(report.added) == ["bakery.md", "lighthouse.txt", "notes/festival.html"]

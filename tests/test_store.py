@@ -504,3 +504,13 @@ def test_dense_search_with_more_results_than_chunks(index, embedder: Embedder) -
         assert all(-1.0001 <= score <= 1.0001 for _, score in row)
     assert np.isclose(results[0][0][1], max(score for _, score in results[0]))
     store.close()
+
+
+def test_document_heads_are_the_starts_of_the_indexed_texts(index: tuple[Settings, Path], embedder: Embedder) -> None:
+    s, _ = index
+    store = open_store(s, embedder)
+    heads = store.document_heads(["lighthouse.txt", "bakery.md", "not-indexed.txt"], 12)
+    assert heads == {"lighthouse.txt": store.document_text("lighthouse.txt")[:12],
+                     "bakery.md": store.document_text("bakery.md")[:12]}
+    assert store.document_heads([], 12) == {}
+    store.close()
