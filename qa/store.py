@@ -270,13 +270,14 @@ class Store:
 
     def document_heads(self, sources: list[str], chars: int) -> dict[str, str]:
         """The first `chars` characters of each of these indexed documents, by source."""
-        if not sources:
-            return {}
-        marks = ",".join("?" * len(sources))
-        with self._lock:
-            rows = self._db.execute(f"SELECT source, substr(text, 1, ?) FROM documents WHERE source IN ({marks})",
-                                    (chars, *sources)).fetchall()
-        return dict(rows)
+        heads: dict[str, str] = {}
+        for i in range(0, len(sources), 500):  # SQLite caps the parameters of one statement
+            part = sources[i:i + 500]
+            marks = ",".join("?" * len(part))
+            with self._lock:
+                heads.update(self._db.execute(
+                    f"SELECT source, substr(text, 1, ?) FROM documents WHERE source IN ({marks})", (chars, *part)))
+        return heads
 
     def chunks(self, keys: list[int]) -> dict[int, Chunk]:
         """The chunks with these keys."""

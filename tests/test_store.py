@@ -513,4 +513,7 @@ def test_document_heads_are_the_starts_of_the_indexed_texts(index: tuple[Setting
     assert heads == {"lighthouse.txt": store.document_text("lighthouse.txt")[:12],
                      "bakery.md": store.document_text("bakery.md")[:12]}
     assert store.document_heads([], 12) == {}
+    store._db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # the cap of older SQLite builds
+    many = [f"missing-{i}.txt" for i in range(5000)] + ["bakery.md"]
+    assert store.document_heads(many, 12) == {"bakery.md": heads["bakery.md"]}
     store.close()
