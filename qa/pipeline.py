@@ -129,7 +129,8 @@ class Assistant:
         """The titles of those of these indexed documents whose first line reads as one."""
         if not sources:
             return {}
-        heads = self.store.document_heads(list(dict.fromkeys(sources)), TITLE_MAX_CHARS + 200)
+        # Twice a title's length: room for leading marks, and to see a first line run past the limit.
+        heads = self.store.document_heads(list(dict.fromkeys(sources)), 2 * TITLE_MAX_CHARS)
         return {source: title for source, head in heads.items() if (title := document_title(head))}
 
     def document_text(self, source: str) -> str | None:

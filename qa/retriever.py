@@ -11,7 +11,7 @@ def fuse(rankings: list[list[tuple[int, float]]], weights: list[float]) -> list[
     """Fuse scored rankings, best first: each list's scores are scaled to [0, 1] (min-max), then weighted and summed.
 
     Scores, unlike ranks, keep the margin by which a passage leads: reciprocal rank fusion, which
-    this replaces, scored a clear first place in one ranking like a narrow one (see benchmarks/README.md).
+    this replaces, scored a clear first place in one ranking like a narrow one (README.md, "Measured figures").
     """
     fused: dict[int, float] = {}
     for ranking, weight in zip(rankings, weights):
