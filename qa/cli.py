@@ -109,7 +109,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Print the passages that best match a query, with their files and offsets; needs no reader."""
-    hits = _assistant(args).retrieve(args.query)
+    hits = _assistant(args, min_score_ratio=0.0).retrieve(args.query)  # a search lists all top-k, read or not
     if args.json:
         print(json.dumps([_passage(h) for h in hits], ensure_ascii=False))
     else:

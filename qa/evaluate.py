@@ -191,7 +191,8 @@ def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
     if not reader_only:
         result["source_accuracy"] = _pct([float(p.source == p.question.source) for p in answerable])
         retrieval = score_retrieval(answerable)
-        result["recall@5"], result["mrr"] = retrieval["recall@5"], retrieval["mrr"]
+        for key in ("recall@5", "mrr", "passages_per_question"):
+            result[key] = retrieval[key]
     result["has_answer_f1"] = _pct([f1_score(p.text, p.question.answers) for p in answerable])
     result["no_answer_accuracy"] = _pct([float(p.text == "") for p in unanswerable])
     result["n"] = len(predictions)
@@ -242,11 +243,13 @@ def gold_rank(p: Prediction) -> int | None:
 
 
 def score_retrieval(predictions: list[Prediction]) -> dict:
-    """recall@1, recall@5 and MRR of the gold source, in percent, plus `n`."""
+    """recall@1, recall@5 and MRR of the gold source, in percent; passages returned per question; `n`."""
     ranks = [gold_rank(p) for p in predictions]
     return {"recall@1": _pct([float(r == 1) for r in ranks]),
             "recall@5": _pct([float(r is not None and r <= 5) for r in ranks]),
-            "mrr": _pct([1.0 / r if r else 0.0 for r in ranks]), "n": len(predictions)}
+            "mrr": _pct([1.0 / r if r else 0.0 for r in ranks]),
+            "passages_per_question": round(sum(len(p.retrieved) for p in predictions) / max(1, len(predictions)), 2),
+            "n": len(predictions)}
 
 
 def prediction_rows(predictions: list[Prediction], reading: bool = True) -> list[dict]:

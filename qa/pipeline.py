@@ -48,7 +48,8 @@ class Assistant:
             if self._store is None:
                 self._store = open_store(self.settings, self.embedder)
                 self._retriever = Retriever(self._store, self.embedder, self.settings.retrieval,
-                                            self.settings.candidates, self.settings.dense_weight)
+                                            self.settings.candidates, self.settings.dense_weight,
+                                            self.settings.min_score_ratio)
             return self._store
 
     def index(self, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:

@@ -28,19 +28,20 @@ class Retriever:
     """Finds the passages most likely to answer a question."""
 
     def __init__(self, store: Store, embedder: Embedder, mode: str = "hybrid", candidates: int = 100,
-                 dense_weight: float = 0.45) -> None:
+                 dense_weight: float = 0.45, min_score_ratio: float = 0.0) -> None:
         self.store = store
         self.embedder = embedder
         self.mode = mode
         self.candidates = candidates
         self.dense_weight = dense_weight
+        self.min_score_ratio = min_score_ratio
 
     def run(self, question: str, top_k: int = 5) -> list[Hit]:
-        """The `top_k` best passages for one question."""
+        """The best passages for one question: at most `top_k`, none below `min_score_ratio` of the best."""
         return self.run_batch([question], top_k)[0]
 
     def run_batch(self, questions: list[str], top_k: int = 5) -> list[list[Hit]]:
-        """The `top_k` best passages for each question; dense queries are embedded and searched together."""
+        """`run` for each question; dense queries are embedded and searched together."""
         n = max(self.candidates, top_k)
         dense: list[list[tuple[int, float]]] = [[] for _ in questions]
         if self.mode in ("hybrid", "dense"):
@@ -51,7 +52,7 @@ class Retriever:
         return [self.rank(d, b, top_k) for d, b in zip(dense, keyword)]
 
     def rank(self, dense: list[tuple[int, float]], keyword: list[tuple[int, float]], top_k: int) -> list[Hit]:
-        """One question's `top_k` hits from its dense and BM25 (chunk key, score) lists."""
+        """One question's hits (at most `top_k`) from its dense and BM25 (chunk key, score) lists."""
         weights = [self.dense_weight, 1.0 - self.dense_weight] if self.mode == "hybrid" else [1.0, 1.0]
         # Twice as many as needed: a copy of a file gives chunks of the same text, read once.
         fused = fuse([dense, keyword], weights)[:2 * top_k]
@@ -65,4 +66,5 @@ class Retriever:
             if key in chunks and chunks[key].text not in seen:
                 seen.add(chunks[key].text)
                 hits.append(Hit(chunks[key], score, d_rank.get(key), b_rank.get(key)))
-        return hits
+        # Passages far below the best seldom hold the answer, and each costs the reader as much as the best.
+        return [h for h in hits if h.score >= self.min_score_ratio * hits[0].score]

@@ -71,6 +71,7 @@ def test_score_computes_every_metric_in_percent() -> None:
     assert m["source_accuracy"] == pytest.approx(round(100 / 3, 2))
     assert m["recall@5"] == pytest.approx(round(200 / 3, 2))  # b.txt was 6th
     assert m["mrr"] == pytest.approx(round(100 * (1 + 1 / 6 + 1 / 2) / 3, 2))
+    assert m["passages_per_question"] == pytest.approx(round((2 + 6 + 2) / 3, 2))  # of the answerable ones
     assert m["has_answer_f1"] == pytest.approx(round(100 * (1 + f1_2) / 3, 2))
     assert m["no_answer_accuracy"] == 50.0
     assert m["n"] == 5

@@ -110,6 +110,18 @@ def test_hybrid_fuses_both_rankings(store: Store, embedder: Embedder) -> None:
         assert h.dense_rank == d_rank.get(key) and h.bm25_rank == b_rank.get(key)
 
 
+def test_passages_far_below_the_best_are_not_kept(store: Store, embedder: Embedder) -> None:
+    question = "Who founded Rosen's Bakery?"
+    every = Retriever(store, embedder, mode="hybrid").run(question, top_k=8)
+    assert len(every) == 8  # a ratio of 0 keeps top_k
+    for ratio in (0.3, 0.5, 0.9):
+        kept = Retriever(store, embedder, mode="hybrid", min_score_ratio=ratio).run(question, top_k=8)
+        # the best passages, in order, down to the first below the ratio
+        assert kept == [h for h in every if h.score >= ratio * every[0].score]
+        assert kept[0] == every[0]
+    assert len(Retriever(store, embedder, "hybrid", min_score_ratio=0.5).run(question, top_k=8)) < 8
+
+
 @pytest.mark.parametrize("top_k", [1, 2, 5])
 def test_top_k_is_respected(store: Store, embedder: Embedder, top_k: int) -> None:
     for mode in ("hybrid", "dense"):
