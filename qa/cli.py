@@ -155,8 +155,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise QAError(f"no question set at {path}")
-    if args.predictions and not Path(args.predictions).parent.is_dir():  # before the work, not after it
-        raise QAError(f"cannot write predictions to {args.predictions}: its folder does not exist")
+    if args.predictions and (Path(args.predictions).is_dir() or not Path(args.predictions).parent.is_dir()):
+        # Said before the work, not after it.
+        raise QAError(f"cannot write predictions to {args.predictions}: give a file in an existing folder")
     try:
         if ev.is_squad(path):
             squad = ev.load_squad(path, split=args.split)
@@ -196,15 +197,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 metrics = ev.score(predictions)
             metrics["retrieval"] = assistant.settings.retrieval
     metrics["seconds_per_question"] = round(seconds / max(1, metrics["n"]), 4)
-    if args.predictions:
-        rows = ev.prediction_rows(predictions, reading=not args.retrieval_only)
-        atomic_write_bytes(Path(args.predictions), "".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                                           for r in rows).encode("utf-8"))
     for key, value in metrics.items():
         if value is not None:
             print(f"{key:>20}: {value}")
     if args.json:
         print(json.dumps(metrics))
+    if args.predictions:  # after the metrics, which a failed write must not take with it
+        rows = ev.prediction_rows(predictions, reading=not args.retrieval_only)
+        try:
+            atomic_write_bytes(Path(args.predictions), "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                                               for r in rows).encode("utf-8"))
+        except OSError as exc:
+            raise QAError(f"cannot write predictions to {args.predictions}: {exc.strerror or exc}") from exc
     return 0
 
 

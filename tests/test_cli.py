@@ -192,8 +192,9 @@ def test_eval_writes_one_prediction_row_per_question(capsys, tiny_corpus: Path, 
     rows = [json.loads(line) for line in out_file.read_text(encoding="utf-8").splitlines()]
     assert code == 0 and rows and all("prediction" not in r and r["gold_rank"] == 1 for r in rows)
 
-    code, _, err = run(capsys, "eval", questions, "--predictions", tmp_path / "no" / "such" / "p.jsonl")
-    assert code == 2 and "folder does not exist" in err
+    for bad in (tmp_path / "no" / "such" / "p.jsonl", tmp_path):
+        code, _, err = run(capsys, "eval", questions, "--predictions", bad)
+        assert code == 2 and "cannot write predictions" in err and "Traceback" not in err
 
 
 def test_eval_squad_end_to_end_and_reader_only(capsys, tmp_path: Path, reader_model: str) -> None:
