@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qa.config import Settings
 from qa.embedder import Embedder
 from qa.store import Store
 from qa.types import Hit
@@ -27,8 +28,9 @@ def fuse(rankings: list[list[tuple[int, float]]], weights: list[float]) -> list[
 class Retriever:
     """Finds the passages most likely to answer a question."""
 
-    def __init__(self, store: Store, embedder: Embedder, mode: str = "hybrid", candidates: int = 100,
-                 dense_weight: float = 0.45, min_score_ratio: float = 0.0) -> None:
+    def __init__(self, store: Store, embedder: Embedder, mode: str = "hybrid",
+                 candidates: int = Settings.candidates, dense_weight: float = Settings.dense_weight,
+                 min_score_ratio: float = 0.0) -> None:
         self.store = store
         self.embedder = embedder
         self.mode = mode
