@@ -6,7 +6,7 @@
 The models and the index are loaded once, at start, and shared by every user through Gradio's queue.
 
 API (gradio_client): `/respond` takes a question and returns the reply as HTML and the answer as a
-dict (answer, score, confidence, source, start, end, context, alternatives, passages, error);
+dict (answer, score, confidence, source, title, start, end, context, alternatives, passages, error);
 `/add_documents` takes files to add to the corpus and returns a message.
 
 The document view, `GET /document?source=NAME&start=S&end=E`, serves the cleaned text of a document
@@ -175,16 +175,18 @@ def _answer_dict(a: Answer) -> dict:
     return {"text": a.text, "score": round(a.score, 4), "source": a.source, "start": a.start, "end": a.end}
 
 
-def answer_fields(answer: Answer | None, hits: list[Hit], error: str | None = None) -> dict:
-    """The reply as plain JSON for API clients."""
+def answer_fields(answer: Answer | None, hits: list[Hit], error: str | None = None,
+                  titles: dict[str, str] | None = None) -> dict:
+    """The reply as plain JSON for API clients; `titles` gives the sources' titles (None where there is none)."""
     a = answer or Answer(text="", score=0.0)
+    titles = titles or {}
     return {
         "answer": a.text, "abstained": answer is not None and a.abstained, "score": round(a.score, 4),
         "confidence": a.confidence if answer is not None and not a.abstained else None,
-        "source": a.source, "start": a.start, "end": a.end, "context": a.context,
+        "source": a.source, "title": titles.get(a.source), "start": a.start, "end": a.end, "context": a.context,
         "alternatives": [_answer_dict(x) for x in a.alternatives],
-        "passages": [{"source": h.chunk.source, "start": h.chunk.start, "end": h.chunk.end, "score": round(h.score, 4),
-                      "text": h.chunk.text} for h in hits],
+        "passages": [{"source": h.chunk.source, "title": titles.get(h.chunk.source), "start": h.chunk.start,
+                      "end": h.chunk.end, "score": round(h.score, 4), "text": h.chunk.text} for h in hits],
         "error": error,
     }
 
@@ -198,11 +200,11 @@ def reply(assistant, question: str) -> tuple[str, dict]:
         answer = assistant.read(question, hits)
     except ModelError as exc:  # the reader cannot load: say so, and still show what was found
         titles = assistant.titles([h.chunk.source for h in hits])
-        return render_error(str(exc), hits, model=True, titles=titles), answer_fields(None, hits, str(exc))
+        return render_error(str(exc), hits, model=True, titles=titles), answer_fields(None, hits, str(exc), titles)
     except QAError as exc:  # empty or too long question, empty corpus
         return render_error(str(exc), hits), answer_fields(None, hits, str(exc))
     titles = assistant.titles([answer.source or "", *(h.chunk.source for h in answer.passages)])
-    return render_answer(answer, titles), answer_fields(answer, answer.passages or hits)
+    return render_answer(answer, titles), answer_fields(answer, answer.passages or hits, titles=titles)
 
 
 # ---- the corpus panel, the document view, examples, uploads ------------------------------------

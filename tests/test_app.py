@@ -117,6 +117,10 @@ def test_api_answers_with_an_exact_citation(served: Served) -> None:
     assert fields["passages"] and all(p["source"] in served.assistant.documents() for p in fields["passages"])
     assert fields["source"] in html and "<mark>" in html and "<details" in html
     assert fields["confidence"] in html
+    titles = served.assistant.titles(list(served.assistant.documents()))
+    assert fields["title"] == titles.get(fields["source"])
+    assert all(p["title"] == titles.get(p["source"]) for p in fields["passages"])
+    assert any(p["title"] for p in fields["passages"])  # seeds/ documents mostly open with a heading
 
 
 def test_api_reports_a_bad_question_in_the_reply(served: Served) -> None:
