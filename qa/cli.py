@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from qa.errors import ModelError, QAError
+from qa.errors import ModelError, QAError, QuestionError
 
 
 def _quiet_libraries() -> None:
@@ -72,24 +72,64 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    """Answer one question and print the citation."""
+    """Answer a question; without one, answer each line of standard input, the models loaded once."""
     assistant = _assistant(args)
+    if args.question is not None:
+        return _answer(assistant, args.question, args.json)
+    missing = None
     try:
-        answer = assistant.ask(args.question)
-    except ModelError as exc:
-        # No reader, so no span to cite; the passages that match still carry their files and offsets.
+        assistant.warm_up()
+    except ModelError as exc:  # no reader: each question gets its passages, and this is said once
         print(f"qa: {exc}", file=sys.stderr)
-        hits = assistant.retrieve(args.question)[:3]
-        if args.json:
-            print(json.dumps({"text": "", "error": str(exc), "passages": [_passage(h) for h in hits]},
+        missing = exc
+        assistant.index()
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about the documents, one question a line; Ctrl-D ends.", file=sys.stderr)
+    code = 0
+    while True:
+        try:
+            question = input("? " if interactive else "")
+        except EOFError:
+            return code
+        if not question.strip():
+            continue
+        try:
+            code = max(code, _answer(assistant, question, args.json, missing, echo=True))
+        except QuestionError as exc:  # this question only; the next may be fine
+            code = 2
+            if args.json:
+                print(json.dumps({"question": question, "text": "", "error": str(exc)}, ensure_ascii=False))
+            else:
+                print(f"qa: {exc}", file=sys.stderr)
+        sys.stdout.flush()
+
+
+def _answer(assistant, question: str, as_json: bool, missing: ModelError | None = None, echo: bool = False) -> int:
+    """Print the answer to one question and its citation; the passages instead when there is no reader.
+
+    `echo` puts the question in the JSON too, so that replies to many questions can be told apart.
+    """
+    asked = {"question": question} if echo else {}
+    if missing is None:
+        try:
+            answer = assistant.ask(question)
+        except ModelError as exc:
+            print(f"qa: {exc}", file=sys.stderr)
+            missing = exc
+    if missing is not None:
+        # No reader, so no span to cite; the passages that match still carry their files and offsets.
+        hits = assistant.retrieve(question)[:3]
+        if as_json:
+            print(json.dumps({**asked, "text": "", "error": str(missing), "passages": [_passage(h) for h in hits]},
                              ensure_ascii=False))
             return 2
         print("No answer: the reader is not available. The passages that match best:")
         _print_passages(hits, 160)
         return 2
-    if args.json:
+    if as_json:
         fields = ("text", "score", "source", "start", "end", "context")
-        out = {k: getattr(answer, k) for k in fields}
+        out = {**asked, **{k: getattr(answer, k) for k in fields}}
         out["alternatives"] = [{k: getattr(a, k) for k in fields[:5]} for a in answer.alternatives]
         print(json.dumps(out, ensure_ascii=False))
         return 0
@@ -248,9 +288,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--rebuild", action="store_true", help="embed every document again")
     sp.set_defaults(run=cmd_index)
 
-    sp = sub.add_parser("ask", help="answer one question")
+    sp = sub.add_parser("ask", help="answer a question; without one, each line of standard input")
     common(sp)
-    sp.add_argument("question")
+    sp.add_argument("question", nargs="?", help="omit it to ask many, one a line, with the models loaded once")
     sp.add_argument("--json", action="store_true", help="print the answer as JSON")
     sp.set_defaults(run=cmd_ask)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -46,6 +47,27 @@ def test_ask_with_a_missing_reader_is_a_clear_error_that_shows_the_passages(caps
     reply = json.loads(out)  # --json keeps stdout JSON
     assert code == 2 and reply["text"] == "" and "no reader model" in reply["error"]
     assert reply["passages"][0]["source"] == "lighthouse.txt"
+
+
+def test_ask_without_a_question_answers_each_line_of_input(capsys, monkeypatch: pytest.MonkeyPatch,
+                                                          tiny_corpus: Path, tmp_path: Path, reader_model: str) -> None:
+    lines = ["Who built the Old Harbour Lighthouse?", "", "   ", "why " * 300, "When did Rosen's Bakery open?"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    code, out, err = run(capsys, "ask", "--json", "--reader", reader_model, "--threshold", "0",
+                         "--corpus", tiny_corpus, "--index-dir", tmp_path / "index")
+    replies = [json.loads(line) for line in out.splitlines()]
+    assert [r["question"] for r in replies] == [lines[0], lines[3], lines[4]]  # blank lines are skipped
+    assert "characters long" in replies[1]["error"] and replies[1]["text"] == ""
+    for r in (replies[0], replies[2]):  # real answers, cited
+        assert read_document(tiny_corpus, tiny_corpus / r["source"]).text[r["start"]:r["end"]] == r["text"]
+    assert code == 2  # one question could not be asked; the others were answered
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(lines[0] + "\n" + lines[4] + "\n"))
+    code, out, err = run(capsys, "ask", "--reader", tmp_path / "no-reader", "--corpus", tiny_corpus,
+                         "--index-dir", tmp_path / "index")
+    assert code == 2 and err.count("no reader model at") == 1  # said once, not per question
+    assert out.count("No answer: the reader is not available") == 2
+    assert "1. lighthouse.txt" in out and "1. bakery.md" in out
 
 
 def test_search_shows_the_best_passages_with_their_files_and_needs_no_reader(capsys, tiny_corpus: Path,
