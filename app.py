@@ -203,7 +203,7 @@ def reply(assistant, question: str) -> tuple[str, dict]:
         return render_error(str(exc), hits, model=True, titles=titles), answer_fields(None, hits, str(exc), titles)
     except QAError as exc:  # empty or too long question, empty corpus
         return render_error(str(exc), hits), answer_fields(None, hits, str(exc))
-    titles = assistant.titles([answer.source or "", *(h.chunk.source for h in answer.passages)])
+    titles = assistant.titles([s for s in (answer.source, *(h.chunk.source for h in answer.passages)) if s])
     return render_answer(answer, titles), answer_fields(answer, answer.passages or hits, titles=titles)
 
 
