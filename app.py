@@ -211,19 +211,17 @@ def reply(assistant, question: str) -> tuple[str, dict]:
 
 def documents_panel(assistant) -> str:
     """The indexed documents with their chunk counts, and when the index was last built."""
-    docs = assistant.documents()
-    if not docs:
+    count, chunks, built = assistant.summary()
+    if not count:
         return "<p>No documents are indexed yet. Upload some below.</p>"
-    built = max(d.indexed_at for d in docs.values())
     when = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(built))
-    listed = list(docs.items())[:MAX_LISTED_DOCUMENTS]
-    titles = assistant.titles([s for s, _ in listed])
+    listed = assistant.documents(MAX_LISTED_DOCUMENTS)
+    titles = assistant.titles(list(listed))
     rows = "".join(f"<tr><td>{_link(s, None, None)}{_title(titles.get(s))}</td>"
-                   f"<td style='text-align:right'>{d.chunks}</td></tr>" for s, d in listed)
-    more = len(docs) - MAX_LISTED_DOCUMENTS
+                   f"<td style='text-align:right'>{d.chunks}</td></tr>" for s, d in listed.items())
+    more = count - len(listed)
     more_row = f"<tr><td colspan='2'>… and {more:,} more</td></tr>" if more > 0 else ""
-    chunks = sum(d.chunks for d in docs.values())
-    return (f"<div class='qa-corpus'><p><strong>{len(docs):,}</strong> documents, <strong>{chunks:,}</strong> chunks"
+    return (f"<div class='qa-corpus'><p><strong>{count:,}</strong> documents, <strong>{chunks:,}</strong> chunks"
             f"<br>Index built: <span class='qa-built'>{when}</span></p><div class='qa-docs'><table>"
             f"<thead><tr><th>Document</th><th style='text-align:right'>Chunks</th></tr></thead>"
             f"<tbody>{rows}{more_row}</tbody></table></div></div>")
@@ -286,7 +284,7 @@ def example_questions(assistant, limit: int = 4, scan: int = 200) -> list[str]:
     At most one per document, from the first `scan` documents; none when no document has such a phrase.
     """
     found: list[str] = []
-    for source in list(assistant.documents())[:scan]:
+    for source in assistant.documents(scan):
         text = (assistant.document_text(source) or "")[:20000]
         for match in _ROLE.finditer(text):
             if _is_role(match.group(1)):

@@ -121,10 +121,15 @@ class Assistant:
 
     # ---- the corpus --------------------------------------------------------------------------
 
-    def documents(self) -> dict[str, DocumentInfo]:
-        """The indexed documents by source."""
+    def documents(self, limit: int | None = None) -> dict[str, DocumentInfo]:
+        """The indexed documents by source, in order; all of them, or the first `limit`."""
         self._ensure_index()
-        return self.store.documents()
+        return self.store.documents(limit)
+
+    def summary(self) -> tuple[int, int, float | None]:
+        """(documents, chunks, when a document was last indexed), without listing them."""
+        self._ensure_index()
+        return self.store.summary()
 
     def titles(self, sources: list[str]) -> dict[str, str]:
         """The titles of those of these indexed documents whose first line reads as one."""

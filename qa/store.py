@@ -256,11 +256,19 @@ class Store:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM chunks").fetchone()[0]
 
-    def documents(self) -> dict[str, DocumentInfo]:
-        """Every indexed document by source."""
+    def documents(self, limit: int | None = None) -> dict[str, DocumentInfo]:
+        """The indexed documents by source, in order of source; all of them, or the first `limit`."""
         with self._lock:
-            rows = self._db.execute("SELECT source, content_hash, chunks, indexed_at FROM documents ORDER BY source")
+            rows = self._db.execute("SELECT source, content_hash, chunks, indexed_at FROM documents ORDER BY source "
+                                    "LIMIT ?", (-1 if limit is None else limit,))
             return {r[0]: DocumentInfo(*r) for r in rows}
+
+    def summary(self) -> tuple[int, int, float | None]:
+        """(documents, chunks, when a document was last indexed) over the whole index, without listing it."""
+        with self._lock:
+            count, chunks, last = self._db.execute(
+                "SELECT count(*), coalesce(sum(chunks), 0), max(indexed_at) FROM documents").fetchone()
+        return count, chunks, last
 
     def document_text(self, source: str) -> str | None:
         """The cleaned text of an indexed document, which answer offsets refer to."""

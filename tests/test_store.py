@@ -517,3 +517,17 @@ def test_document_heads_are_the_starts_of_the_indexed_texts(index: tuple[Setting
     many = [f"missing-{i}.txt" for i in range(5000)] + ["bakery.md"]
     assert store.document_heads(many, 12) == {"bakery.md": heads["bakery.md"]}
     store.close()
+
+
+def test_a_summary_and_a_short_listing_without_reading_every_row(index: tuple[Settings, Path],
+                                                                 embedder: Embedder) -> None:
+    s, _ = index
+    store = open_store(s, embedder)
+    every = store.documents()
+    assert store.summary() == (len(every), sum(d.chunks for d in every.values()),
+                               max(d.indexed_at for d in every.values()))
+    assert store.documents(2) == dict(list(every.items())[:2])
+    assert list(every) == sorted(every)
+    store.write([], removed=list(every))
+    assert store.summary() == (0, 0, None) and store.documents(2) == {}
+    store.close()
