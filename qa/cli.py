@@ -225,6 +225,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 ev.write_corpus(squad.paragraphs, work / "corpus")
                 extra = {"corpus": work / "corpus", "index_dir": work / "index"}
             assistant = _assistant(args, **extra)
+            if not args.retrieval_only:
+                try:  # before any indexing, which can take long
+                    assistant.reader.warm_up()
+                except ModelError as exc:
+                    raise ModelError(f"{exc} To measure the retriever alone, add --retrieval-only.") from exc
             assistant.index(progress=_progress_bar("indexing"))
             if args.retrieval_only:
                 predictions, seconds = ev.timed(ev.run_retrieval, assistant, questions)

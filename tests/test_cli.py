@@ -247,6 +247,10 @@ def test_eval_of_a_bad_question_set_is_a_clear_error(capsys, tmp_path: Path, con
 
 
 def test_eval_errors(capsys, tmp_path: Path) -> None:
+    code, _, err = run(capsys, "eval", DATA / "questions" / "tiny.jsonl", "--reader", tmp_path / "no-reader",
+                       "--corpus", DATA / "tiny", "--index-dir", tmp_path / "index")
+    assert code == 2 and "no reader model" in err and "add --retrieval-only" in err
+    assert not (tmp_path / "index").exists()  # said before any indexing
     code, _, err = run(capsys, "eval", tmp_path / "missing.jsonl")
     assert code == 2 and "no question set" in err
     broken = tmp_path / "broken.json"
