@@ -109,7 +109,7 @@ def _title(title: str | None) -> str:
     return f" <span class='qa-title' title='{html.escape(title)}'>{html.escape(title)}</span>" if title else ""
 
 
-def _passage_items(hits: list[Hit], answer: Answer | None = None, titles: dict[str, str] | None = None) -> str:
+def _passage_items(hits: list[Hit], titles: dict[str, str], answer: Answer | None = None) -> str:
     items = []
     for hit in hits:
         c = hit.chunk
@@ -117,7 +117,7 @@ def _passage_items(hits: list[Hit], answer: Answer | None = None, titles: dict[s
         if answer is not None and answer.source == c.source and answer.start is not None \
                 and c.start <= answer.start and answer.end <= c.end:
             start, end = answer.start - c.start, answer.end - c.start
-        items.append(f"<li>{_link(c.source, c.start, c.end)}{_title((titles or {}).get(c.source))} "
+        items.append(f"<li>{_link(c.source, c.start, c.end)}{_title(titles.get(c.source))} "
                      f"<span class='qa-meta'>(characters {c.start}–{c.end}, "
                      f"retrieval score {hit.score:.3f})</span><div class='qa-passage'>"
                      f"{_highlight(c.text, start, end)}</div></li>")
@@ -139,22 +139,23 @@ def render_answer(answer: Answer, titles: dict[str, str] | None = None) -> str:
 
     `titles` maps sources to the titles shown beside their file names.
     """
+    titles = titles or {}
     if answer.abstained:
         shown, rest = answer.passages[:SHOWN_PASSAGES], answer.passages[SHOWN_PASSAGES:]
         body = (f"<p class='qa-abstain'><strong>The documents do not answer this.</strong> "
                 f"<span class='qa-meta'>(no-answer confidence {answer.score:.2f})</span></p>"
-                f"<p>The closest passages:</p>{_passage_items(shown, titles=titles)}")
+                f"<p>The closest passages:</p>{_passage_items(shown, titles)}")
         extra = (f"<p><strong>Candidate answers below the threshold</strong></p>{_candidate_items(answer.alternatives)}"
-                 + (f"<p><strong>More retrieved passages</strong></p>{_passage_items(rest, titles=titles)}" if rest else ""))
+                 + (f"<p><strong>More retrieved passages</strong></p>{_passage_items(rest, titles)}" if rest else ""))
         return f"<div class='qa-reply'>{body}{_details('Candidates and more passages', extra)}</div>"
     passage = _excerpt(answer)
     body = (f"<p class='qa-answer'><strong>Answer:</strong> <span class='qa-answer-text'>{_esc(answer.text)}</span></p>"
             f"<p class='qa-facts'>Confidence: <strong class='qa-confidence'>{answer.confidence}</strong> "
             f"({answer.score:.2f}) · Source: "
-            f"{_link(answer.source, answer.start, answer.end, 'qa-citation')}{_title((titles or {}).get(answer.source))}</p>"
+            f"{_link(answer.source, answer.start, answer.end, 'qa-citation')}{_title(titles.get(answer.source))}</p>"
             f"<div class='qa-passage'>{passage}</div>")
     extra = (f"<p><strong>Other candidate answers</strong></p>{_candidate_items(answer.alternatives)}"
-             f"<p><strong>Retrieved passages</strong></p>{_passage_items(answer.passages, answer, titles)}")
+             f"<p><strong>Retrieved passages</strong></p>{_passage_items(answer.passages, titles, answer)}")
     return f"<div class='qa-reply'>{body}{_details('Other candidates and retrieved passages', extra)}</div>"
 
 
@@ -167,7 +168,7 @@ def render_error(message: str, hits: list[Hit] | None = None, model: bool = Fals
     else:
         head = f"<p class='qa-error'><strong>Cannot answer:</strong> {_esc(message)}</p>"
     if hits:
-        head += f"<p>The passages that match best:</p>{_passage_items(hits, titles=titles)}"
+        head += f"<p>The passages that match best:</p>{_passage_items(hits, titles or {})}"
     return f"<div class='qa-reply'>{head}</div>"
 
 
