@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa import evaluate as ev  # noqa: E402
+from qa.chunking import sentence_spans  # noqa: E402
 from qa.reader import CALIBRATION_FILE, MIN_CONTEXT_TOKENS, Reader, answer_positions, featurize  # noqa: E402
 
 SQUAD_FILES = ("train-v1.1.json.gz", "dev-v1.1.json.gz", "dev-v2.0.json.gz", "README.md")
@@ -196,6 +197,30 @@ def negative_examples(articles: list[dict], fraction: float, rng: random.Random)
                 pick = next((i for i in others[:10] if not holds_answer(contexts[i], answers)), None)
                 if pick is not None:
                     out.append(Example(f"{qa['id']}-neg", qa["question"], contexts[pick], None, "", "negative"))
+    return out
+
+
+def cut_answer_examples(articles: list[dict], fraction: float, rng: random.Random) -> list[Example]:
+    """Questions paired with their own paragraph less the sentences that hold an answer.
+
+    These no-answer examples keep the topic and the distractors of the paragraph, so the model learns to
+    abstain when the evidence is missing, not merely when the paragraph is about something else.
+    """
+    out = []
+    if fraction <= 0:
+        return out
+    for article in articles:
+        for para in article["paragraphs"]:
+            context = para["context"]
+            sentences = [context[a:b] for a, b in sentence_spans(context)]
+            for qa in para["qas"]:
+                answers = [a["text"] for a in qa.get("answers", [])]
+                if not answers or rng.random() >= fraction:
+                    continue
+                kept = [s for s in sentences if not holds_answer(s, answers)]
+                rest = " ".join(kept)
+                if 2 <= len(kept) < len(sentences) and not holds_answer(rest, answers):
+                    out.append(Example(f"{qa['id']}-cut", qa["question"], rest, None, "", "cut"))
     return out
 
 
@@ -505,7 +530,8 @@ def model_card(info: dict) -> str:
           "learning rate": a["lr"], "epochs": a["epochs"], "warm-up": f"{a['warmup']:.0%} linear, then linear decay",
           "optimizer": f"AdamW, weight decay {a['weight_decay']}, grad clip 1.0",
           "precision": "bf16 autocast (CUDA), fp32 master weights", "seed": a["seed"],
-          "negatives fraction": a["neg_fraction"], "v2 train-half questions": a["v2_train"],
+          "negatives fraction": a["neg_fraction"], "cut fraction": a["cut_fraction"],
+          "v2 train-half questions": a["v2_train"],
           "v2 repeat": a["v2_repeat"], "max answer tokens (decoding)": a["max_answer_tokens"]}
     if a["max_steps"]:
         hp["max steps"] = a["max_steps"]
@@ -519,7 +545,9 @@ def model_card(info: dict) -> str:
         command_here=info["command_here"],
         hparams="\n".join(f"| {k} | {v} |" for k, v in hp.items()), data="\n".join(data),
         neg_note=(f"{a['neg_fraction']:.0%} of the v1.1 questions also paired with another paragraph of the same "
-                  "article that holds none of their answers, labelled with the CLS position; windows of long "
+                  "article that holds none of their answers, labelled with the CLS position; "
+                  f"{a['cut_fraction']:.0%} also paired with their own paragraph less the sentences that "
+                  "hold an answer (the topic stays, the evidence goes), labelled CLS; windows of long "
                   "paragraphs that miss the answer are labelled CLS too; and the v2.0 dev train-half questions "
                   f"({a['v2_train']}), less the held-back calibration articles."),
         disambig_note=("an answer that occurs several times in its paragraph is placed at the occurrence whose "
@@ -687,6 +715,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     h.add_argument("--disambig-window", type=int, default=10, help="words on each side of an occurrence")
     h.add_argument("--neg-fraction", type=float, default=0.15,
                    help="fraction of v1.1 questions also paired with a same-article paragraph without the answer")
+    h.add_argument("--cut-fraction", type=float, default=0.0,
+                   help="fraction of v1.1 questions also paired with their paragraph less its answer sentences")
     h.add_argument("--v2-train", choices=("all", "unanswerable", "none"), default="all",
                    help="which questions of the v2.0 dev train half (less calibration) to train on")
     h.add_argument("--v2-repeat", type=int, default=1, help="repeat the v2 training examples this many times")
@@ -713,10 +743,12 @@ def load_training_data(args, tokenizer) -> tuple[dict[str, list[Example]], list[
     stats: dict = {}
     v1 = squad_examples(train_articles, "squad", args.disambiguate, args.disambig_window, stats)
     neg = negative_examples(train_articles, args.neg_fraction, rng)
+    cut = cut_answer_examples(train_articles, args.cut_fraction, rng)
     v2 = [] if args.v2_train == "none" else squad_examples(v2_train, "v2", args.disambiguate, args.disambig_window)
     if args.v2_train == "unanswerable":
         v2 = [e for e in v2 if e.start is None]
-    sources = {"squad v1.1 train": v1, "same-article negatives": neg, "v2.0 dev train half": v2}
+    sources = {"squad v1.1 train": v1, "same-article negatives": neg, "answer-sentence-cut negatives": cut,
+               "v2.0 dev train half": v2}
     if args.limit_train:  # a reproducible sample of each source, in order
         def sample(v: list[Example]) -> list[Example]:
             keep = sorted(random.Random(args.seed).sample(range(len(v)), min(len(v), args.limit_train)))

@@ -180,6 +180,20 @@ def test_negatives_never_hold_the_answer():
     assert all(e.context != NICE for e in negs if e.id == "France-1-neg")
 
 
+def test_cut_examples_keep_the_topic_and_lose_the_answer():
+    import random
+
+    long_para = ("The exposition opened in April. It was held in Paris that year. "
+                 "Visitors came from every country. The fair closed in November.")
+    art = article("Expo", [(long_para, [qa("E-1", "Where was the exposition held?", "Paris", long_para)])])
+    [cut] = tr.cut_answer_examples([art], 1.0, random.Random(0))
+    assert cut.start is None and cut.kind == "cut" and cut.id == "E-1-cut"
+    assert cut.context == "The exposition opened in April. Visitors came from every country. The fair closed in November."
+    # A paragraph left with fewer than two sentences, or one whose answer is everywhere, gives none.
+    assert tr.cut_answer_examples([france()], 1.0, random.Random(0)) == []
+    assert tr.cut_answer_examples([art], 0.0, random.Random(0)) == []
+
+
 def test_v2_split_never_touches_the_report_half():
     arts = [france(t) for t in titles(5, 5)]
     train, calib = tr.split_v2_train_half(arts, 2, seed=0)
