@@ -224,6 +224,58 @@ def cut_answer_examples(articles: list[dict], fraction: float, rng: random.Rando
     return out
 
 
+_NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+(?:of\s+|the\s+|and\s+)?[A-Z][\w'’.-]*)*|\b\d[\d,.]*\d\b|\b\d\b")
+_ORDINAL = re.compile(r"\b(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b")
+_NOT_NAMES = frozenset("""what which who whom whose when where why how in on at the a an of for from by to
+is are was were did does do during after before since as if according""".split())
+
+
+def _names(text: str, mid_sentence: bool = False) -> list[str]:
+    """Capitalised names, numbers and ordinal words in `text`: what a swapped question can change.
+
+    With `mid_sentence`, a capitalised word that opens a sentence is not taken for a name."""
+    found = [m for m in _NAME.finditer(text)
+             if not (mid_sentence and m.group()[0].isupper() and (m.start() == 0 or text[m.start() - 2] in ".!?"))]
+    found = [m.group() for m in found] + [m.group() for m in _ORDINAL.finditer(text)]
+    return [n.rstrip(".,") for n in found if n.split()[0].lower() not in _NOT_NAMES]
+
+
+def _kind(name: str) -> str:
+    return "number" if name[0].isdigit() else "ordinal" if _ORDINAL.fullmatch(name) else "name"
+
+
+def swap_name_examples(articles: list[dict], fraction: float, rng: random.Random) -> list[Example]:
+    """Questions with a name, number or ordinal their paragraph holds swapped for one of the same kind
+    from elsewhere in the article that the paragraph lacks: the question now asks about something the
+    paragraph never mentions, like SQuAD 2.0's entity-swap questions. Labelled no answer."""
+    out = []
+    if fraction <= 0:
+        return out
+    for article in articles:
+        pool: dict[str, set[str]] = {}
+        for para in article["paragraphs"]:
+            for name in _names(para["context"], mid_sentence=True):
+                pool.setdefault(_kind(name), set()).add(name)
+        pools = {k: sorted(v) for k, v in pool.items()}
+        for para in article["paragraphs"]:
+            context, low = para["context"], para["context"].lower()
+            for qa in para["qas"]:
+                answers = [a["text"] for a in qa.get("answers", [])]
+                if not answers or rng.random() >= fraction:
+                    continue
+                names = [n for n in _names(qa["question"])
+                         if n in context and not any(n.lower() in a.lower() or a.lower() in n.lower() for a in answers)]
+                if not names:
+                    continue
+                old = rng.choice(names)
+                tries = rng.sample(pools.get(_kind(old), []), min(10, len(pools.get(_kind(old), []))))
+                new = next((n for n in tries if n.lower() not in low), None)
+                if new:
+                    question = qa["question"].replace(old, new, 1)
+                    out.append(Example(f"{qa['id']}-swap", question, context, None, "", "swap"))
+    return out
+
+
 def split_v2_train_half(articles: list[dict], calib_articles: int, seed: int) -> tuple[list[dict], list[dict]]:
     """The v2 articles outside the report half, split into (train, calibration) by article."""
     half = sorted((a for a in articles if not ev.report_half(a["title"])), key=lambda a: a["title"])
@@ -529,6 +581,7 @@ def model_card(info: dict) -> str:
           "optimizer": f"AdamW, weight decay {a['weight_decay']}, grad clip 1.0",
           "precision": "bf16 autocast (CUDA), fp32 master weights", "seed": a["seed"],
           "negatives fraction": a["neg_fraction"], "cut fraction": a["cut_fraction"],
+          "swap fraction": a["swap_fraction"],
           "v2 train-half questions": a["v2_train"],
           "v2 repeat": a["v2_repeat"], "max answer tokens (decoding)": a["max_answer_tokens"]}
     if a["max_steps"]:
@@ -545,7 +598,9 @@ def model_card(info: dict) -> str:
         neg_note=(f"{a['neg_fraction']:.0%} of the v1.1 questions also paired with another paragraph of the same "
                   "article that holds none of their answers, labelled with the CLS position; "
                   f"{a['cut_fraction']:.0%} also paired with their own paragraph less the sentences that "
-                  "hold an answer (the topic stays, the evidence goes), labelled CLS; windows of long "
+                  "hold an answer (the topic stays, the evidence goes), labelled CLS; "
+                  f"{a['swap_fraction']:.0%} also asked with a name, number or ordinal their paragraph holds swapped "
+                  "for one of the same kind from the article that the paragraph lacks, labelled CLS; windows of long "
                   "paragraphs that miss the answer are labelled CLS too; and the v2.0 dev train-half questions "
                   f"({a['v2_train']}), less the held-back calibration articles."),
         disambig_note=("an answer that occurs several times in its paragraph is placed at the occurrence whose "
@@ -572,7 +627,7 @@ def eval_commands(args) -> list[str]:
     return [f"{pre} ../shared/data/squad/dev-v1.1.json.gz --reader-only{limit} --json",
             f"{pre} ../shared/data/squad/dev-v2.0.json.gz --reader-only --split report{limit} --json",
             f"{pre} ../shared/data/squad/dev-v1.1.json.gz --reader-only --threshold 0{limit} --json"
-            "   # only the no-answer rule abstains"]
+            "   # never abstains: SQuAD v1.1's own task"]
 
 
 LOCATION_FLAGS = {"--base", "--squad-dir", "--out", "--split-out", "--workers", "--part-bytes"}
@@ -701,8 +756,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     h.add_argument("--max-seq-len", type=int, default=384, help="tokens per window")
     h.add_argument("--stride", type=int, default=128, help="tokens that overlapping windows share")
     h.add_argument("--batch-size", type=int, default=64, help="windows per step")
-    h.add_argument("--lr", type=float, default=1e-4, help="peak learning rate of AdamW")
-    h.add_argument("--epochs", type=float, default=2, help="passes over the training windows (may be fractional)")
+    h.add_argument("--lr", type=float, default=1.5e-4, help="peak learning rate of AdamW")
+    h.add_argument("--epochs", type=float, default=3, help="passes over the training windows (may be fractional)")
     h.add_argument("--warmup", type=float, default=0.1, help="fraction of the steps")
     h.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (not on biases, norms)")
     h.add_argument("--seed", type=int, default=42, help="seeds the head, the shuffles, negatives and splits")
@@ -713,11 +768,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     h.add_argument("--disambig-window", type=int, default=10, help="words on each side of an occurrence")
     h.add_argument("--neg-fraction", type=float, default=0.15,
                    help="fraction of v1.1 questions also paired with a same-article paragraph without the answer")
-    h.add_argument("--cut-fraction", type=float, default=0.0,
+    h.add_argument("--cut-fraction", type=float, default=0.5,
                    help="fraction of v1.1 questions also paired with their paragraph less its answer sentences")
+    h.add_argument("--swap-fraction", type=float, default=0.0,
+                   help="fraction of v1.1 questions also asked with a name or number swapped for one their paragraph lacks")
     h.add_argument("--v2-train", choices=("all", "unanswerable", "none"), default="all",
                    help="which questions of the v2.0 dev train half (less calibration) to train on")
-    h.add_argument("--v2-repeat", type=int, default=1, help="repeat the v2 training examples this many times")
+    h.add_argument("--v2-repeat", type=int, default=3, help="repeat the v2 training examples this many times")
     h.add_argument("--calib-articles", type=int, default=4,
                    help="v2.0 dev train-half articles held back to choose the threshold")
     h.add_argument("--device", default=None, help="cuda or cpu; default: cuda when there is one")
@@ -742,10 +799,12 @@ def load_training_data(args, tokenizer) -> tuple[dict[str, list[Example]], list[
     v1 = squad_examples(train_articles, "squad", args.disambiguate, args.disambig_window, stats)
     neg = negative_examples(train_articles, args.neg_fraction, rng)
     cut = cut_answer_examples(train_articles, args.cut_fraction, rng)
+    swap = swap_name_examples(train_articles, args.swap_fraction, rng)
     v2 = [] if args.v2_train == "none" else squad_examples(v2_train, "v2", args.disambiguate, args.disambig_window)
     if args.v2_train == "unanswerable":
         v2 = [e for e in v2 if e.start is None]
     sources = {"squad v1.1 train": v1, "same-article negatives": neg, "answer-sentence-cut negatives": cut,
+               "name-swap negatives": swap,
                "v2.0 dev train half": v2}
     if args.limit_train:  # a reproducible sample of each source, in order
         def sample(v: list[Example]) -> list[Example]:
@@ -789,8 +848,9 @@ def calibrate_and_evaluate(args, device: str, calib_articles: list[dict]) -> tup
         v1 = ev.sample(ev.load_squad(args.squad_dir / "dev-v1.1.json.gz").questions, args.eval_limit)
         v2 = ev.sample(ev.load_squad(args.squad_dir / "dev-v2.0.json.gz", split="report").questions,
                        args.eval_limit)
-        for name, qs, thr in (("SQuAD v1.1 dev", v1, None), ("SQuAD v2.0 dev, report half", v2, None),
-                              ("SQuAD v1.1 dev, --threshold 0", v1, 0.0)):
+        for name, qs, thr in (("SQuAD v1.1 dev, never abstaining (--threshold 0)", v1, 0.0),
+                              ("SQuAD v1.1 dev, abstaining at the threshold", v1, None),
+                              ("SQuAD v2.0 dev, report half", v2, None)):
             scores[name] = evaluate(reader, qs, args.eval_batch, thr)
             log(f"{name}: {json.dumps(scores[name])}")
     scores["threshold data (held out)"] = chosen["metrics"]

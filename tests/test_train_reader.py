@@ -194,6 +194,26 @@ def test_cut_examples_keep_the_topic_and_lose_the_answer():
     assert tr.cut_answer_examples([art], 0.0, random.Random(0)) == []
 
 
+def test_swapped_questions_ask_about_what_the_paragraph_lacks():
+    import random
+
+    expo = ("In 1900 the world exposition was held in Paris. Visitors came by train from Lyon and Marseille "
+            "for the Exposition Universelle.")
+    other = "In 1889 the Eiffel Tower opened for the exposition held in Paris, a first for Europe."
+    art = article("Expo", [(expo, [qa("E-1", "Where was the world exposition of 1900 held?", "Paris", expo),
+                                   qa("E-2", "Who came by train from Lyon?", "Visitors", expo)]),
+                           (other, [qa("E-3", "What opened in 1889?", "the Eiffel Tower", other)])])
+    swaps = {e.id: e for e in tr.swap_name_examples([art], 1.0, random.Random(0))}
+    assert swaps["E-1-swap"].question == "Where was the world exposition of 1889 held?"  # a number for a number
+    assert swaps["E-2-swap"].question in {f"Who came by train from {n}?" for n in ("Eiffel Tower", "Europe")}
+    assert swaps["E-3-swap"].question == "What opened in 1900?"
+    for e in swaps.values():
+        assert e.start is None and e.kind == "swap"
+        assert e.context == (other if e.id == "E-3-swap" else expo)
+    # "In" opens a sentence: never taken for a name, never swapped in.
+    assert not any(" In " in e.question for e in swaps.values())
+
+
 def test_v2_split_never_touches_the_report_half():
     arts = [france(t) for t in titles(5, 5)]
     train, calib = tr.split_v2_train_half(arts, 2, seed=0)
