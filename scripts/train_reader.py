@@ -624,10 +624,10 @@ def eval_commands(args) -> list[str]:
             env.append(f"{name}={value}")
     pre = " ".join(env + ["qa eval"])
     limit = f" --limit {args.eval_limit}" if args.eval_limit else ""
-    return [f"{pre} ../shared/data/squad/dev-v1.1.json.gz --reader-only{limit} --json",
-            f"{pre} ../shared/data/squad/dev-v2.0.json.gz --reader-only --split report{limit} --json",
-            f"{pre} ../shared/data/squad/dev-v1.1.json.gz --reader-only --threshold 0{limit} --json"
-            "   # never abstains: SQuAD v1.1's own task"]
+    return [f"{pre} ../shared/data/squad/dev-v1.1.json.gz --reader-only --threshold 0{limit} --json"
+            "   # never abstains: SQuAD v1.1's own task",
+            f"{pre} ../shared/data/squad/dev-v1.1.json.gz --reader-only{limit} --json",
+            f"{pre} ../shared/data/squad/dev-v2.0.json.gz --reader-only --split report{limit} --json"]
 
 
 LOCATION_FLAGS = {"--base", "--squad-dir", "--out", "--split-out", "--workers", "--part-bytes"}
@@ -770,7 +770,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="fraction of v1.1 questions also paired with a same-article paragraph without the answer")
     h.add_argument("--cut-fraction", type=float, default=0.5,
                    help="fraction of v1.1 questions also paired with their paragraph less its answer sentences")
-    h.add_argument("--swap-fraction", type=float, default=0.0,
+    h.add_argument("--swap-fraction", type=float, default=0.3,
                    help="fraction of v1.1 questions also asked with a name or number swapped for one their paragraph lacks")
     h.add_argument("--v2-train", choices=("all", "unanswerable", "none"), default="all",
                    help="which questions of the v2.0 dev train half (less calibration) to train on")
