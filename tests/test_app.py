@@ -239,9 +239,11 @@ def test_browser_chat_cites_and_opens_the_document(served: Served) -> None:
             reply = page.locator("#qa-chat .qa-reply").last
             assert _normal(reply.locator(".qa-passage mark").first.inner_text()) == _normal(cited)
             assert re.search(r"Confidence: (high|medium|low) \(\d\.\d\d\)", reply.inner_text())
+            answer.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "chat.png"))
             reply.locator("details summary").click()
             assert reply.get_by_text("Retrieved passages", exact=True).is_visible()
-            page.screenshot(path=str(ARTIFACTS / "chat.png"))
+            page.screenshot(path=str(ARTIFACTS / "chat-details.png"))
 
             with context.expect_page() as opened:
                 citation.click()
