@@ -285,7 +285,8 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--reader", help="extractive QA model: a local folder or a hub name")
         sp.add_argument("--embedder", help="sentence-transformers model: a local folder or a hub name")
         sp.add_argument("--retrieval", choices=("hybrid", "dense", "bm25"), help="how passages are found")
-        sp.add_argument("--threshold", type=float, help="abstain below this answer score")
+        sp.add_argument("--threshold", type=float,
+                        help="abstain when the answer's confidence against no answer is below this (0 always answers)")
         sp.add_argument("--top-k", type=int, help="at most this many passages are read (qa search: shown)")
 
     sp = sub.add_parser("index", help="build or refresh the index")
