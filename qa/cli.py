@@ -134,7 +134,7 @@ def _answer(assistant, question: str, as_json: bool, missing: ModelError | None 
         print(json.dumps(out, ensure_ascii=False))
         return 0
     if answer.abstained:
-        print(f"The documents do not answer this (no-answer score {answer.score:.2f}).")
+        print(f"The documents do not answer this (no-answer confidence {answer.score:.2f}).")
         for hit in answer.passages[:3]:
             print(f"  closest: {hit.chunk.source}: {_shorten(hit.chunk.text, 160)}")
         return 0

@@ -102,17 +102,19 @@ class Assistant:
         return self.read(question, hits)
 
     def read(self, question: str, hits: list[Hit]) -> Answer:
-        """Read the retrieved passages and rank the spans across documents."""
+        """Read the retrieved passages and rank the spans across documents by their confidence."""
         if not hits:
             return Answer(text="", score=0.0)
         spans = self.reader.run(question, [h.chunk.text for h in hits], top_k=4 * (self.settings.alternatives + 1))
-        candidates = _distinct([_to_answer(span, hits[span.passage]) for span in spans])
+        # Ranked by the number that is shown and thresholded: a span against its own passage's no-answer.
+        ranked = sorted(spans, key=lambda sp: -sp.confidence)
+        candidates = _distinct([_to_answer(span, hits[span.passage]) for span in ranked])
         threshold = self.settings.answer_threshold
         threshold = self.reader.threshold if threshold is None else threshold
         answerable = [(a, sp) for a, sp in candidates if sp.answers(threshold)]
         alternatives = [a for a, _ in candidates][: self.settings.alternatives + 1]
         if not answerable:
-            no_answer = max((sp.no_answer_score for sp in spans), default=1.0)
+            no_answer = 1.0 - max((sp.confidence for sp in spans), default=0.0)
             return Answer(text="", score=no_answer, alternatives=alternatives, passages=hits)
         best = answerable[0][0]
         best.alternatives = [a for a in alternatives if a is not best][: self.settings.alternatives]
@@ -146,7 +148,7 @@ class Assistant:
 
 def _to_answer(span: Span, hit: Hit) -> tuple[Answer, Span]:
     chunk = hit.chunk
-    return Answer(text=span.text, score=span.score, source=chunk.source, start=chunk.start + span.start,
+    return Answer(text=span.text, score=span.confidence, source=chunk.source, start=chunk.start + span.start,
                   end=chunk.start + span.end, context=chunk.text, context_start=chunk.start), span
 
 

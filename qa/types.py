@@ -66,7 +66,7 @@ class Answer:
     """The public result of a question: an exact, cited span, or an abstention (`text == ""`)."""
 
     text: str
-    score: float
+    score: float  # the span's confidence against no answer; for an abstention, 1 minus the best span's
     source: str | None = None
     start: int | None = None
     end: int | None = None
