@@ -135,6 +135,9 @@ def _answer(assistant, question: str, as_json: bool, missing: ModelError | None 
         return 0
     if answer.abstained:
         print(f"The documents do not answer this (no-answer confidence {answer.score:.2f}).")
+        if answer.alternatives:  # what the reader found, for a user who judges the threshold too cautious
+            best = answer.alternatives[0]
+            print(f"  best candidate, below the threshold: {best.text!r} ({best.score:.2f}) in {best.source}")
         for hit in answer.passages[:3]:
             print(f"  closest: {hit.chunk.source}: {_shorten(hit.chunk.text, 160)}")
         return 0
@@ -195,6 +198,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise QAError(f"no question set at {path}")
+    if args.choose_threshold and (args.threshold is not None or args.retrieval_only):
+        raise QAError("--choose-threshold reads every question without abstaining and chooses the threshold "
+                      "itself: drop --threshold and --retrieval-only")
     if args.predictions and (Path(args.predictions).is_dir() or not Path(args.predictions).parent.is_dir()):
         # Said before the work, not after it.
         raise QAError(f"cannot write predictions to {args.predictions}: give a file in an existing folder")
@@ -210,13 +216,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not questions:
         raise QAError(f"{path} holds no questions")
 
+    never_abstain = {"answer_threshold": 0.0} if args.choose_threshold else {}
     if args.reader_only:
         if squad is None:
             raise QAError("--reader-only needs a SQuAD file: it reads each question against its gold paragraph")
-        assistant = _assistant(args)  # its reader, from the settings; nothing else of it loads
+        assistant = _assistant(args, **never_abstain)  # its reader, from the settings; nothing else loads
         predictions, seconds = ev.timed(ev.run_reader_only, assistant.reader, questions,
                                         assistant.settings.answer_threshold)
-        metrics = ev.score(predictions, reader_only=True)
     else:
         with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
             extra = {}
@@ -224,7 +230,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 work = Path(args.workdir) if args.workdir else Path(tmp)
                 ev.write_corpus(squad.paragraphs, work / "corpus")
                 extra = {"corpus": work / "corpus", "index_dir": work / "index"}
-            assistant = _assistant(args, **extra)
+            assistant = _assistant(args, **extra, **never_abstain)
             if not args.retrieval_only:
                 try:  # before any indexing, which can take long
                     assistant.reader.warm_up()
@@ -233,14 +239,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
             assistant.index(progress=_progress_bar("indexing"))
             if args.retrieval_only:
                 predictions, seconds = ev.timed(ev.run_retrieval, assistant, questions)
-                metrics = ev.score_retrieval(predictions)
             else:
                 bar = tqdm(total=len(questions), desc="asking", unit="q", file=sys.stderr, disable=None)
                 predictions, seconds = ev.timed(ev.run_pipeline, assistant, questions,
                                                 progress=lambda done, total: bar.update(1))
                 bar.close()
-                metrics = ev.score(predictions)
-            metrics["retrieval"] = assistant.settings.retrieval
+    chosen = None
+    if args.choose_threshold:
+        chosen = ev.choose_threshold(predictions)
+        predictions = ev.at_threshold(predictions, chosen)
+    if args.retrieval_only:
+        metrics = ev.score_retrieval(predictions)
+    else:
+        metrics = ev.score(predictions, reader_only=args.reader_only)
+    if not args.reader_only:
+        metrics["retrieval"] = assistant.settings.retrieval
+    if chosen is not None:
+        metrics["threshold"] = chosen  # in full: a rounded one may answer a question fewer or more
     metrics["seconds_per_question"] = round(seconds / max(1, metrics["n"]), 4)
     for key, value in metrics.items():
         if value is not None:
@@ -318,6 +333,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--workdir", help="SQuAD end to end: keep the paragraph corpus and its index here")
     sp.add_argument("--predictions", metavar="FILE",
                     help="also write one JSON line per question: its gold, the answer, the passages' files, scores")
+    sp.add_argument("--choose-threshold", action="store_true",
+                    help="read without abstaining, then report the metrics at the threshold that gives this set "
+                         "its best F1, and that threshold")
     sp.add_argument("--json", action="store_true", help="end with the metrics as one JSON line")
     sp.set_defaults(run=cmd_eval)
 

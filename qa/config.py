@@ -45,7 +45,8 @@ class Settings:
     max_answer_tokens: int = 30
     reader_batch_size: int = 16
     alternatives: int = 4
-    # Below this span probability the assistant abstains; None takes the reader's calibrated value.
+    # Below this confidence (a span's odds against no answer) the assistant abstains; None takes the
+    # reader's calibrated value, 0 always answers.
     answer_threshold: float | None = None
 
     # Input limits.

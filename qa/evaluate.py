@@ -10,7 +10,7 @@ import random
 import re
 import string
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.atomic import atomic_write_bytes
@@ -179,6 +179,7 @@ class Prediction:
     text: str
     source: str | None
     retrieved: list[str]  # sources of the retrieved passages, best first
+    score: float | None = None  # the answer's score; for an abstention, 1 minus the best span's confidence
 
 
 def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
@@ -199,6 +200,29 @@ def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
     return result
 
 
+def at_threshold(predictions: list[Prediction], threshold: float) -> list[Prediction]:
+    """The predictions as a higher threshold would give them: answers scored below it become abstentions."""
+    return [replace(p, text="", source=None, score=1.0 - p.score)
+            if p.text and p.score is not None and p.score < threshold else p for p in predictions]
+
+
+def choose_threshold(predictions: list[Prediction]) -> float:
+    """The threshold that gives these never-abstaining predictions their best F1; ties go to the lowest."""
+    # (score, F1 if answered, F1 if abstaining), rising; a question with no answer at all scores -1.
+    rows = sorted((p.score if p.text and p.score is not None else -1.0,
+                   f1_score(p.text, p.question.answers), f1_score("", p.question.answers)) for p in predictions)
+    total = sum(answered if score >= 0 else abstaining for score, answered, abstaining in rows)  # at 0
+    best_t, best = 0.0, total
+    for i, (score, answered, abstaining) in enumerate(rows):
+        if score < 0:
+            continue
+        total += abstaining - answered  # a threshold above this score declines the question
+        following = rows[i + 1][0] if i + 1 < len(rows) else None
+        if following is not None and following > score and total > best + 1e-9:
+            best_t, best = following, total
+    return best_t
+
+
 def run_reader_only(reader, questions: list[Question], threshold: float | None = None,
                     batch: int = 32) -> list[Prediction]:
     """Read every question against its own gold paragraph, as SQuAD scores a reader."""
@@ -211,7 +235,8 @@ def run_reader_only(reader, questions: list[Question], threshold: float | None =
         for q, spans in zip(group, results):
             best = spans[0] if spans else None
             keep = best is not None and best.answers(threshold)
-            predictions.append(Prediction(q, best.text if keep else "", q.source, [q.source]))
+            score = None if best is None else best.confidence if keep else 1.0 - best.confidence
+            predictions.append(Prediction(q, best.text if keep else "", q.source, [q.source], score))
     return predictions
 
 
@@ -220,7 +245,8 @@ def run_pipeline(assistant, questions: list[Question], progress=None) -> list[Pr
     predictions = []
     for i, q in enumerate(questions):
         answer = assistant.ask(q.question)
-        predictions.append(Prediction(q, answer.text, answer.source, [h.chunk.source for h in answer.passages]))
+        predictions.append(Prediction(q, answer.text, answer.source, [h.chunk.source for h in answer.passages],
+                                      answer.score))
         if progress:
             progress(i + 1, len(questions))
     return predictions
@@ -259,8 +285,8 @@ def prediction_rows(predictions: list[Prediction], reading: bool = True) -> list
         q = p.question
         row = {"id": q.id, "question": q.question, "answers": list(q.answers), "source": q.source}
         if reading:
-            row.update(prediction=p.text, predicted_source=p.source, exact_match=exact_match(p.text, q.answers),
-                       f1=f1_score(p.text, q.answers))
+            row.update(prediction=p.text, predicted_source=p.source, score=p.score,
+                       exact_match=exact_match(p.text, q.answers), f1=f1_score(p.text, q.answers))
         row.update(retrieved=p.retrieved, gold_rank=gold_rank(p))
         rows.append(row)
     return rows

@@ -444,38 +444,13 @@ def train(model, feats: Features, args, device: str) -> dict:
 
 # ---- threshold and evaluation --------------------------------------------------------------------
 
-def choose_threshold(confidence: np.ndarray, f1_answer: np.ndarray, f1_abstain: np.ndarray) -> tuple[float, float]:
-    """The threshold t that maximises mean F1 when a question is answered iff its confidence >= t.
-
-    `confidence` is each question's best span's `Span.confidence` (-1 where there is no span), `f1_answer`
-    its F1 if the span is given, `f1_abstain` if it abstains. Ties go to the lowest threshold.
-    Returns (threshold, F1 in percent).
-    """
-    if len(confidence) == 0:
-        return 0.0, 0.0
-    best_t, best_f1 = 0.0, -1.0
-    for t in np.unique(np.concatenate([[0.0], confidence[confidence >= 0]])):
-        f1 = float(np.where(confidence >= t, f1_answer, f1_abstain).mean())
-        if f1 > best_f1 + 1e-12:
-            best_t, best_f1 = float(t), f1
-    return best_t, 100.0 * best_f1
-
-
 def calibrate(reader: Reader, questions: list[ev.Question], batch: int) -> dict:
-    """Read the held-out questions once and choose the threshold with the rule of run_reader_only."""
-    reader.warm_up()
-    rows = []
-    for i in range(0, len(questions), batch):
-        group = questions[i:i + batch]
-        for q, spans in zip(group, reader.run_many([(q.question, [q.context]) for q in group], top_k=1)):
-            best = spans[0] if spans else None
-            rows.append((best.confidence if best else -1.0, ev.f1_score(best.text if best else "", q.answers),
-                         ev.f1_score("", q.answers)))
-    arr = np.asarray(rows, dtype=np.float64).reshape(-1, 3)
-    t, f1 = choose_threshold(arr[:, 0], arr[:, 1], arr[:, 2])
-    check = ev.score(ev.run_reader_only(reader, questions, t, batch=batch), reader_only=True)
-    log(f"threshold {t:.4f}: held-out F1 {f1:.2f} (run_reader_only gives {check['f1']}), n={len(questions)}")
-    return {"threshold": t, "f1": round(f1, 2), "metrics": check}
+    """Read the held-out questions once, never abstaining, and choose the threshold with the F1-best rule."""
+    predictions = ev.run_reader_only(reader, questions, 0.0, batch=batch)
+    t = ev.choose_threshold(predictions)
+    metrics = ev.score(ev.at_threshold(predictions, t), reader_only=True)
+    log(f"threshold {t:.4f}: held-out F1 {metrics['f1']}, n={len(questions)}")
+    return {"threshold": t, "f1": metrics["f1"], "metrics": metrics}
 
 
 def evaluate(reader: Reader, questions: list[ev.Question], batch: int, threshold: float | None = None) -> dict:

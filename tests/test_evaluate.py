@@ -208,17 +208,42 @@ def test_run_reader_only_reads_each_gold_paragraph(reader_model: str) -> None:
         assert p.retrieved == [p.question.source]
     strict = ev.run_reader_only(reader, squad.questions, threshold=1.0)
     assert all(p.text == "" for p in strict)
+    # An answer's score is its confidence; an abstention's is 1 minus the confidence it fell short with.
+    assert [round(s.score, 6) for s in strict] == [round(1 - p.score, 6) for p in predictions]
+    # Reading at a threshold gives what thresholding the never-abstaining predictions gives.
+    cut = sorted(p.score for p in predictions)[len(predictions) // 2]
+    assert [p.text for p in ev.run_reader_only(reader, squad.questions, threshold=cut)] == [
+        p.text for p in ev.at_threshold(predictions, cut)]
     metrics = ev.score(strict, reader_only=True)
     assert metrics["exact_match"] == 0.0 and metrics["n"] == 5
+
+
+def test_threshold_maximises_f1_when_answering_at_or_above_it() -> None:
+    def said(i: int, text: str, score: float | None, answers: tuple[str, ...]) -> Prediction:
+        return Prediction(Question(str(i), "?", answers, "a.txt" if answers else None), text, "a.txt", [], score)
+
+    predictions = [said(1, "Avery", 0.9, ("Avery",)), said(2, "1954", 0.8, ("1954",)),
+                   said(3, "red", 0.7, ()), said(4, "blue", 0.6, ()),
+                   said(5, "", None, ())]  # no span at all: it abstains at any threshold
+    t = ev.choose_threshold(predictions)
+    assert t == pytest.approx(0.8)
+    chosen = ev.at_threshold(predictions, t)
+    assert [p.text for p in chosen] == ["Avery", "1954", "", "", ""]
+    assert chosen[2].source is None and chosen[2].score == pytest.approx(0.3)  # 1 minus the confidence
+    assert ev.score(chosen, reader_only=True)["f1"] == 100.0
+    assert ev.choose_threshold([said(1, "Avery", 0.5, ("Avery",)), said(2, "x", 0.4, ())]) == pytest.approx(0.5)
+    # Ties go to the lowest threshold: a set best answered whole gets 0, not its lowest score.
+    assert ev.choose_threshold([said(1, "Avery", 0.5, ("Avery",)), said(2, "1954", 0.2, ("1954",))]) == 0.0
+    assert ev.choose_threshold([]) == 0.0
 
 
 def test_prediction_rows_hold_gold_answer_scores_and_gold_rank() -> None:
     asked = Question("q1", "Who built it?", ("Thomas Avery",), "a.txt")
     unanswerable = Question("q2", "Who is the mayor?", (), None)
-    rows = ev.prediction_rows([Prediction(asked, "Avery", "b.txt", ["b.txt", "a.txt"]),
+    rows = ev.prediction_rows([Prediction(asked, "Avery", "b.txt", ["b.txt", "a.txt"], 0.62),
                                Prediction(unanswerable, "", None, ["a.txt"])])
     assert rows[0] == {"id": "q1", "question": "Who built it?", "answers": ["Thomas Avery"], "source": "a.txt",
-                       "prediction": "Avery", "predicted_source": "b.txt", "exact_match": 0.0,
+                       "prediction": "Avery", "predicted_source": "b.txt", "score": 0.62, "exact_match": 0.0,
                        "f1": pytest.approx(2 / 3), "retrieved": ["b.txt", "a.txt"], "gold_rank": 2}
     assert rows[1]["exact_match"] == 1.0 and rows[1]["gold_rank"] is None  # a right abstention
     retrieval = ev.prediction_rows([Prediction(asked, "", None, ["a.txt"])], reading=False)

@@ -222,15 +222,6 @@ def test_v2_split_never_touches_the_report_half():
     assert not any(report_half(a["title"]) for a in train + calib)
 
 
-def test_threshold_maximises_f1_with_the_inference_rule():
-    confidence = np.array([0.9, 0.8, 0.7, 0.6, -1.0])  # the last question got no span: it always abstains
-    f1_answer = np.array([1.0, 1.0, 0.0, 0.0, 0.0])  # the spans the model would give
-    f1_abstain = np.array([0.0, 0.0, 1.0, 1.0, 1.0])  # three questions have no answer
-    t, f1 = tr.choose_threshold(confidence, f1_answer, f1_abstain)
-    assert t == pytest.approx(0.8)
-    assert f1 == pytest.approx(100.0)
-
-
 # ---- carrying files -----------------------------------------------------------------------------
 
 def test_split_and_join_round_trip(tmp_path):
