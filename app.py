@@ -142,8 +142,13 @@ def render_answer(answer: Answer, titles: dict[str, str] | None = None) -> str:
     titles = titles or {}
     if answer.abstained:
         shown, rest = answer.passages[:SHOWN_PASSAGES], answer.passages[SHOWN_PASSAGES:]
+        best = next((a for a in answer.alternatives if a.source), None)
+        # The reader's best span stays in view, marked as such: the threshold is cautious by design.
+        guess = (f"<p class='qa-candidate'>Best candidate, below the threshold: “{_esc(best.text)}” — "
+                 f"{_link(best.source, best.start, best.end)} <span class='qa-meta'>(confidence {best.score:.2f})"
+                 f"</span></p>" if best else "")
         body = (f"<p class='qa-abstain'><strong>The documents do not answer this.</strong> "
-                f"<span class='qa-meta'>(no-answer confidence {answer.score:.2f})</span></p>"
+                f"<span class='qa-meta'>(no-answer confidence {answer.score:.2f})</span></p>{guess}"
                 f"<p>The closest passages:</p>{_passage_items(shown, titles)}")
         extra = (f"<p><strong>Candidate answers below the threshold</strong></p>{_candidate_items(answer.alternatives)}"
                  + (f"<p><strong>More retrieved passages</strong></p>{_passage_items(rest, titles)}" if rest else ""))

@@ -145,6 +145,8 @@ def test_abstention_says_so_and_shows_the_closest_passages(tiny_corpus: Path, tm
     assert fields["abstained"] and fields["answer"] == "" and fields["error"] is None
     assert "The documents do not answer this." in html
     assert fields["passages"] and "lighthouse.txt" in html
+    best = fields["alternatives"][0]  # the reader's best span, shown as a candidate, not as the answer
+    assert best["text"] and f"Best candidate, below the threshold: “{best['text']}”" in html
 
 
 def test_the_chat_starts_without_a_reader_and_says_why(tiny_corpus: Path, tmp_path: Path) -> None:
