@@ -10,6 +10,7 @@ import random
 import re
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -136,9 +137,15 @@ def load_squad(path: Path, split: str = "all") -> SquadSet:
 
 
 def _load_squad(path: Path, split: str) -> SquadSet:
+    return squad_set(squad_articles(path),
+                     lambda a, article: split == "all" or report_half(article["title"]) == (split == "report"))
+
+
+def squad_set(articles: list[dict], keep: Callable[[int, dict], bool]) -> SquadSet:
+    """The paragraphs (as documents) and questions of the articles that `keep(index, article)` admits."""
     out = SquadSet()
-    for a, article in enumerate(squad_articles(path)):
-        if split != "all" and report_half(article["title"]) != (split == "report"):
+    for a, article in enumerate(articles):
+        if not keep(a, article):
             continue
         for p, para in enumerate(article["paragraphs"]):
             name = paragraph_name(a, p)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from qa.config import Settings
@@ -102,10 +103,18 @@ class Assistant:
         return self.read(question, hits)
 
     def read(self, question: str, hits: list[Hit]) -> Answer:
-        """Read the retrieved passages and rank the spans across documents by their confidence."""
+        """Read the retrieved passages, best first, and rank the spans across documents by their confidence."""
         if not hits:
             return Answer(text="", score=0.0)
-        spans = self.reader.run(question, [h.chunk.text for h in hits], top_k=4 * (self.settings.alternatives + 1))
+        # A span this sure is rarely beaten by one in a passage ranked lower, so those are not read. The rule
+        # leaves the threshold out, so that one reading serves every threshold (`qa eval --choose-threshold`).
+        stop = self.settings.stop_confidence
+        spans: list[Span] = []
+        for i, hit in enumerate(hits):
+            found = self.reader.run(question, [hit.chunk.text], top_k=4 * (self.settings.alternatives + 1))
+            spans += [replace(sp, passage=i) for sp in found]
+            if stop < 1.0 and any(sp.confidence >= stop for sp in found):
+                break
         # Ranked by the number that is shown and thresholded: a span against its own passage's no-answer.
         ranked = sorted(spans, key=lambda sp: -sp.confidence)
         candidates = _distinct([_to_answer(span, hits[span.passage]) for span in ranked])

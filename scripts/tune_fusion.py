@@ -37,15 +37,8 @@ def main() -> int:
     p.add_argument("--recall-slack", type=float, default=0.5, help="recall@5 points a ratio may cost")
     args = p.parse_args()
 
-    paragraphs: dict[str, str] = {}
-    questions: list[ev.Question] = []
-    for a, article in enumerate(ev.squad_articles(Path(args.squad))):
-        if a % args.every:
-            continue
-        for i, para in enumerate(article["paragraphs"]):
-            name = ev.paragraph_name(a, i)
-            paragraphs[name] = para["context"]
-            questions += [ev.squad_question(qa, para["context"], name) for qa in para["qas"]]
+    sample = ev.squad_set(ev.squad_articles(Path(args.squad)), lambda a, _: a % args.every == 0)
+    paragraphs, questions = sample.paragraphs, sample.questions
     work = Path(args.workdir)
     ev.write_corpus(paragraphs, work / "corpus")
     assistant = Assistant(corpus=work / "corpus", index_dir=work / "index", retrieval="hybrid")

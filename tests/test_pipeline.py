@@ -10,6 +10,7 @@ import qa
 from qa import pipeline
 from qa.documents import read_document
 from qa.errors import CorpusError, QAError, QuestionError
+from qa.config import Settings
 from qa.pipeline import Assistant
 from qa.types import Answer
 
@@ -110,6 +111,28 @@ def test_the_same_span_from_overlapping_chunks_is_reported_once(tmp_path: Path, 
     assert len(keys) == len(set(keys))
     for c in found:
         check_cited(c, corpus, a)
+
+
+def test_reading_stops_once_a_span_is_sure(assistant: Assistant, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Passages are read best first; those after one whose span reaches `stop_confidence` are not read."""
+    question = QUESTIONS[1][0]
+    hits = assistant.retrieve(question)
+    assert len(hits) > 1
+
+    def read(stop: float) -> tuple[Answer, set[tuple[str, int]]]:
+        monkeypatch.setattr(assistant, "settings", assistant.settings.replace(stop_confidence=stop, alternatives=20))
+        answer = assistant.read(question, hits)
+        return answer, {(a.source, a.context_start) for a in candidates(answer)}
+
+    everything, passages = read(1.0)
+    assert passages == {(h.chunk.source, h.chunk.start) for h in hits}  # each passage read gave candidates
+    first, passages = read(0.0)  # at threshold 0 any span is sure enough: only the best passage is read
+    assert passages == {(hits[0].chunk.source, hits[0].chunk.start)}
+    assert first.passages == hits  # what was retrieved is still reported
+    # At the default, reading stops after the best passage only if its best span (first's answer) is sure.
+    stop = Settings().stop_confidence
+    default, _ = read(stop)
+    assert default.text == (first.text if first.score >= stop else everything.text)
 
 
 def test_the_right_document_is_retrieved(assistant: Assistant) -> None:
@@ -224,7 +247,7 @@ def test_trained_assistant_abstains_when_the_corpus_cannot_answer(trained: Assis
 
 
 @pytest.mark.parametrize("setting", [{"retrieval": "fuzzy"}, {"index_type": "lsh"}, {"dense_weight": 1.5},
-                                     {"dense_weight": -0.1}, {"min_score_ratio": 2}])
+                                     {"dense_weight": -0.1}, {"min_score_ratio": 2}, {"stop_confidence": -1}])
 def test_out_of_range_settings_are_refused(tmp_path: Path, setting: dict) -> None:
     with pytest.raises(ValueError, match=next(iter(setting))):
         Assistant(tmp_path, tmp_path / "index", **setting)
