@@ -142,7 +142,7 @@ def render_answer(answer: Answer, titles: dict[str, str] | None = None) -> str:
     titles = titles or {}
     if answer.abstained:
         shown, rest = answer.passages[:SHOWN_PASSAGES], answer.passages[SHOWN_PASSAGES:]
-        best = next((a for a in answer.alternatives if a.source), None)
+        best = answer.alternatives[0] if answer.alternatives else None
         # The reader's best span stays in view, marked as such: the threshold is cautious by design.
         guess = (f"<p class='qa-candidate'>Best candidate, below the threshold: “{_esc(best.text)}” — "
                  f"{_link(best.source, best.start, best.end)} <span class='qa-meta'>(confidence {best.score:.2f})"

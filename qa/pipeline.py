@@ -120,13 +120,12 @@ class Assistant:
         candidates = _distinct([_to_answer(span, hits[span.passage]) for span in ranked])
         threshold = self.settings.answer_threshold
         threshold = self.reader.threshold if threshold is None else threshold
-        answerable = [(a, sp) for a, sp in candidates if sp.answers(threshold)]
         alternatives = [a for a, _ in candidates][: self.settings.alternatives + 1]
-        if not answerable:
-            no_answer = 1.0 - max((sp.confidence for sp in spans), default=0.0)
+        if not candidates or not candidates[0][1].answers(threshold):  # the surest span falls short
+            no_answer = 1.0 - candidates[0][1].confidence if candidates else 1.0
             return Answer(text="", score=no_answer, alternatives=alternatives, passages=hits)
-        best = answerable[0][0]
-        best.alternatives = [a for a in alternatives if a is not best][: self.settings.alternatives]
+        best = alternatives[0]
+        best.alternatives = alternatives[1:]
         best.passages = hits
         return best
 
