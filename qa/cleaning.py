@@ -25,7 +25,8 @@ def clean_text(raw: str, rejoin_paragraphs: bool = True) -> str:
     paragraphs are the file's own structure (HTML, Markdown, Word), where a list item or a table cell
     may well begin in lower case.
     """
-    text = ftfy.fix_text(raw)
+    # Entities are the markup's business, decoded once by extraction; in plain text "&amp;" is what the file says.
+    text = ftfy.fix_text(raw, unescape_html=False)
     text = _INVISIBLE.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
     vocabulary = set(_LETTERS.findall(text.lower()))
     paragraphs: list[str] = []

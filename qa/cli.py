@@ -30,6 +30,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "corpus": getattr(args, "corpus", None), "index_dir": getattr(args, "index_dir", None),
         "reader_model": args.reader, "embedder_model": args.embedder, "retrieval": args.retrieval,
         "answer_threshold": args.threshold, "top_k": args.top_k,
+        "host": getattr(args, "host", None), "port": getattr(args, "port", None),  # qa serve; checked there
     }.items() if v is not None}
 
 
@@ -78,11 +79,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return _answer(assistant, args.question, args.json)
     missing = None
     try:
-        assistant.warm_up()
+        assistant.reader.warm_up()
     except ModelError as exc:  # no reader: each question gets its passages, and this is said once
         print(f"qa: {exc}", file=sys.stderr)
         missing = exc
-        assistant.index()
+    assistant.index()  # another error, of the embedder or the index, ends the command
     interactive = sys.stdin.isatty()
     if interactive:
         print("Ask about the documents, one question a line; Ctrl-D ends.", file=sys.stderr)
@@ -112,12 +113,15 @@ def _answer(assistant, question: str, as_json: bool, missing: ModelError | None 
     """
     asked = {"question": question} if echo else {}
     if missing is None:
+        assistant.check_question(question)  # a bad question is said as such, reader or not
         try:
-            answer = assistant.ask(question)
-        except ModelError as exc:
+            assistant.reader.warm_up()
+        except ModelError as exc:  # the reader's alone: another model's error is not a missing reader
             print(f"qa: {exc}", file=sys.stderr)
             missing = exc
-    if missing is not None:
+    if missing is None:
+        answer = assistant.ask(question)
+    else:
         # No reader, so no span to cite; the passages that match still carry their files and offsets.
         hits = assistant.retrieve(question)[:3]
         if as_json:
@@ -231,6 +235,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 ev.write_corpus(squad.paragraphs, work / "corpus")
                 extra = {"corpus": work / "corpus", "index_dir": work / "index"}
             assistant = _assistant(args, **extra, **never_abstain)
+            _check_questions(assistant, questions, path)
             if not args.retrieval_only:
                 try:  # before any indexing, which can take long
                     assistant.reader.warm_up()
@@ -272,21 +277,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_questions(assistant, questions: list, path: Path) -> None:
+    """Refuse, before any work, a question the assistant would refuse mid-run, and say where it stands."""
+    for q in questions:
+        try:
+            assistant.check_question(q.question)
+        except QuestionError as exc:
+            raise QuestionError(f"{path}, {q.where}: {exc}") from exc
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the browser chat."""
     import importlib.util
 
     from qa.config import PROJECT_ROOT
 
+    assistant = _assistant(args)  # its settings are checked before the chat's slow imports
     spec = importlib.util.spec_from_file_location("qa_app", PROJECT_ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
-    assistant = _assistant(args)
-    app.serve(assistant, host=args.host or assistant.settings.host, port=args.port or assistant.settings.port)
+    app.serve(assistant, host=assistant.settings.host, port=assistant.settings.port)
     return 0
 
 
 # ---- arguments -----------------------------------------------------------------------------------
+
+def _positive(text: str) -> int:
+    """An argument that is a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
 
 def parser() -> argparse.ArgumentParser:
     """The command-line grammar."""
@@ -327,7 +352,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--reader-only", action="store_true", help="SQuAD: read each question against its paragraph")
     sp.add_argument("--retrieval-only", action="store_true",
                     help="measure the retriever alone (recall@1, recall@5, MRR of the gold source); no reading")
-    sp.add_argument("--limit", type=int, help="a reproducible subset of this many questions")
+    sp.add_argument("--limit", type=_positive, help="a reproducible subset of this many questions")
     sp.add_argument("--split", choices=("all", "report", "train"), default="all",
                     help="SQuAD v2.0: the half of the articles to use (report = never trained or calibrated on)")
     sp.add_argument("--workdir", help="SQuAD end to end: keep the paragraph corpus and its index here")

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from qa.errors import SettingsError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -77,19 +79,50 @@ class Settings:
         return settings.replace()  # normalises paths
 
     def replace(self, **changes: object) -> Settings:
-        """A copy with some fields changed; paths become absolute."""
+        """A copy with some fields changed and every field checked; paths become absolute."""
         s = dataclasses.replace(self, **changes)
         object.__setattr__(s, "corpus", Path(s.corpus).expanduser().resolve())
         object.__setattr__(s, "index_dir", Path(s.index_dir).expanduser().resolve())
         if s.retrieval not in ("hybrid", "dense", "bm25"):
-            raise ValueError(f"retrieval must be hybrid, dense or bm25, not {s.retrieval!r}")
-        for name in ("dense_weight", "min_score_ratio", "stop_confidence"):
-            value = getattr(s, name)
-            if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-                raise ValueError(f"{name} must be between 0 and 1, not {value!r}")
+            raise SettingsError(f"retrieval must be hybrid, dense or bm25, not {s.retrieval!r}")
         if s.index_type not in ("auto", "flat", "hnsw", "ivf"):
-            raise ValueError(f"index_type must be auto, flat, hnsw or ivf, not {s.index_type!r}")
+            raise SettingsError(f"index_type must be auto, flat, hnsw or ivf, not {s.index_type!r}")
+        for name in ("dense_weight", "min_score_ratio", "stop_confidence", "answer_threshold"):
+            value = getattr(s, name)
+            # nan fails both comparisons, so it is refused too; None is only the threshold's "the reader's own".
+            if not (value is None and name == "answer_threshold") and (
+                    isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
+                raise SettingsError(f"{name} must be between 0 and 1, not {value!r}")
+        # Out of range, each of these fails late (a silent abstention, an empty index, a tokenizer error).
+        _whole(s, "chunk_words", 1)
+        _whole(s, "chunk_max_words", s.chunk_words, low_name="chunk_words")
+        _whole(s, "chunk_overlap_words", 0, s.chunk_words - 1, high_name="chunk_words - 1")
+        _whole(s, "top_k", 1)
+        _whole(s, "candidates", s.top_k, low_name="top_k")
+        # A window holds the special tokens, the question and at least 32 tokens of passage (qa.reader); the
+        # passage's share must exceed the stride (the tokenizer's rule), so a longer stride leaves the question
+        # less room: half the window keeps room for it.
+        _whole(s, "max_seq_len", 64)
+        _whole(s, "doc_stride", 0, s.max_seq_len // 2, high_name="half of max_seq_len")
+        _whole(s, "max_answer_tokens", 1)
+        _whole(s, "reader_batch_size", 1)
+        _whole(s, "alternatives", 0)
+        _whole(s, "max_question_chars", 1)
+        _whole(s, "max_file_bytes", 1)
+        _whole(s, "port", 1, 65535)
         return s
+
+
+def _whole(s: Settings, name: str, low: int, high: int | None = None, low_name: str = "",
+           high_name: str = "") -> None:
+    """Raise SettingsError unless the setting is a whole number from `low` to `high` (named, when they are settings)."""
+    value = getattr(s, name)
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value and (high is None or value <= high):
+        return
+    low_text = f"{low_name} ({low})" if low_name else f"{low}"
+    high_text = f"{high_name} ({high})" if high_name else f"{high}"
+    bounds = f"at least {low_text}" if high is None else f"from {low_text} to {high_text}"
+    raise SettingsError(f"{name} must be a whole number {bounds}, not {value!r}")
 
 
 def _parse(name: str, raw: str, type_name: object) -> object:
@@ -103,4 +136,5 @@ def _parse(name: str, raw: str, type_name: object) -> object:
             return Path(raw)
         return raw
     except ValueError as exc:
-        raise ValueError(f"QA_{name.upper()}={raw!r} is not valid: {exc}") from exc
+        expected = "a number" if "float" in text else "a whole number"
+        raise SettingsError(f"QA_{name.upper()}={raw!r} is not valid: give {expected}") from exc

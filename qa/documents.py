@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.cleaning import clean_text
+from qa.errors import CorpusError
 from qa.extraction import extract_text
-from qa.types import Document
+from qa.types import Document, Signature
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ UNSTRUCTURED_SUFFIXES = (".txt", ".pdf")  # no markup says where a paragraph end
 # Names never read: hidden entries, and the lock file Word keeps beside an open document ("~$report.docx").
 SKIPPED_PREFIXES = (".", "~$")
 # Bump when extraction or cleaning changes the text a file gives, so that older indexes are rebuilt.
-CLEANING_VERSION = 4
+CLEANING_VERSION = 5
 TITLE_MAX_CHARS = 200
 
 
@@ -32,14 +33,19 @@ class Skipped:
     reason: str
 
 
+def signature(stat: os.stat_result) -> Signature:
+    """What shows that a file changed without reading it: its size, modification time and status-change
+    time. The last is the kernel's own: `cp -p`, `touch -r` or a restored mtime cannot set it back."""
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+
+
 @dataclass(frozen=True)
 class CorpusFile:
-    """A supported file under the corpus: where it is, the name it is cited by, and its size and mtime."""
+    """A supported file under the corpus: where it is, the name it is cited by, and its signature."""
 
     location: str  # a string: making a Path of each of 100k files would cost a second per scan
     source: str
-    size: int
-    mtime_ns: int
+    signature: Signature
 
     @property
     def path(self) -> Path:
@@ -47,9 +53,10 @@ class CorpusFile:
         return Path(self.location)
 
 
-def find_files(corpus: Path) -> list[CorpusFile]:
+def find_files(corpus: Path, unlisted: list[Skipped] | None = None) -> list[CorpusFile]:
     """Every supported file under `corpus`, sorted; hidden entries, Office lock files ("~$report.docx"),
-    folder links and links out are skipped."""
+    folder links and links out are skipped, and so, with a warning, are folders that cannot be listed
+    (added to `unlisted`, named with a trailing "/")."""
     root = _root(corpus)
     prefix = len(str(root).rstrip(os.sep)) + 1
     found: list[tuple[os.DirEntry, str]] = []
@@ -57,7 +64,18 @@ def find_files(corpus: Path) -> list[CorpusFile]:
     folders = [str(root)]
     # os.scandir and string names, not Path.rglob and relative_to: at 100k files Path objects alone cost seconds.
     while folders:
-        with os.scandir(folders.pop()) as entries:
+        folder = folders.pop()
+        try:
+            entries = os.scandir(folder)
+        except OSError as exc:  # no permission, a path too long to name: the rest of the corpus is still read
+            if folder == str(root):
+                raise CorpusError(f"the corpus folder {corpus} cannot be read: {exc.strerror}") from exc
+            skipped = Skipped(folder[prefix:].replace(os.sep, "/") + "/", f"cannot be read: {exc.strerror}")
+            log.warning("skipping %s: it %s", skipped.source, skipped.reason)
+            if unlisted is not None:
+                unlisted.append(skipped)
+            continue
+        with entries:
             for entry in entries:
                 if entry.name.startswith(SKIPPED_PREFIXES):
                     continue
@@ -80,7 +98,7 @@ def find_files(corpus: Path) -> list[CorpusFile]:
             stat = entry.stat()  # follows a link, so a link's signature is its target's
         except OSError:  # gone since the listing
             continue
-        files.append(CorpusFile(entry.path, source, stat.st_size, stat.st_mtime_ns))
+        files.append(CorpusFile(entry.path, source, signature(stat)))
     return sorted(files, key=lambda f: f.source)
 
 

@@ -19,3 +19,7 @@ class IndexError_(QAError):
 
 class ModelError(QAError):
     """A model cannot be found or is not of the kind needed."""
+
+
+class SettingsError(QAError, ValueError):
+    """A setting, from the environment, a flag or a keyword, is not valid."""

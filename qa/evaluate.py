@@ -6,6 +6,7 @@ import collections
 import gzip
 import hashlib
 import json
+import math
 import random
 import re
 import string
@@ -24,13 +25,19 @@ class Question:
     id: str
     question: str
     answers: tuple[str, ...]
-    source: str | None  # gold file (JSONL) or paragraph file (SQuAD)
+    source: str | None  # gold file (JSONL) or paragraph file (SQuAD); None: none known, or unanswerable
     context: str | None = None  # the gold paragraph, for reader-only SQuAD evaluation
+    line: int | None = None  # where a JSONL question stands in its file, for error messages
 
     @property
     def answerable(self) -> bool:
         """Whether the question has a gold answer."""
         return bool(self.answers)
+
+    @property
+    def where(self) -> str:
+        """The question's place in its set, for error messages: its line (JSONL) and its id."""
+        return f"line {self.line} (id {self.id})" if self.line is not None else f"question {self.id}"
 
 
 # ---- metrics: the official SQuAD normalisation ---------------------------------------------------
@@ -86,20 +93,27 @@ def is_squad(path: Path) -> bool:
 def load_jsonl(path: Path) -> list[Question]:
     """Read the contract's JSONL format: {"id", "question", "answers": [...], "source": name or null}."""
     questions = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    # utf-8-sig: editors on Windows begin a UTF-8 file with a byte-order mark.
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            questions.append(_question(json.loads(line), n))
-        except (ValueError, KeyError, TypeError) as exc:
+            row = json.loads(line)
+        except ValueError as exc:
             raise ValueError(f"{path}, line {n}: not a question object ({exc})") from exc
+        try:
+            questions.append(_question(row, n))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}, line {n}: {exc}") from exc
     return questions
 
 
 def _question(row: object, n: int) -> Question:
     """One JSONL row, checked: a non-empty question, a list of answer strings, a source name or null."""
     if not isinstance(row, dict):
-        raise TypeError(f"expected a JSON object, found {type(row).__name__}")
+        raise TypeError(f"not a question object: expected a JSON object, found {type(row).__name__}")
+    if "question" not in row:
+        raise ValueError('missing "question"')
     question, answers, source = row["question"], row.get("answers") or [], row.get("source")
     if not isinstance(question, str) or not question.strip():
         raise ValueError("the question must be a non-empty string")
@@ -107,7 +121,7 @@ def _question(row: object, n: int) -> Question:
         raise ValueError("answers must be a list of strings")
     if source is not None and not isinstance(source, str):
         raise ValueError("source must be a file name or null")
-    return Question(str(row.get("id", n)), question, tuple(answers), source)
+    return Question(str(row.get("id", n)), question, tuple(answers), source, line=n)
 
 
 @dataclass
@@ -197,7 +211,10 @@ def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
     unanswerable = [p for p in predictions if not p.question.answerable]
     result = {"exact_match": _pct(em), "f1": _pct(f1)}
     if not reader_only:
-        result["source_accuracy"] = _pct([float(p.source == p.question.source) for p in answerable])
+        # A question whose gold file is not given cannot be scored on its source: it is left out (None
+        # when no question has one), not counted a miss.
+        result["source_accuracy"] = _pct([float(p.source == p.question.source) for p in answerable
+                                          if p.question.source is not None])
         retrieval = score_retrieval(answerable)
         for key in ("recall@5", "mrr", "passages_per_question"):
             result[key] = retrieval[key]
@@ -214,7 +231,11 @@ def at_threshold(predictions: list[Prediction], threshold: float) -> list[Predic
 
 
 def choose_threshold(predictions: list[Prediction]) -> float:
-    """The threshold that gives these never-abstaining predictions their best F1; ties go to the lowest."""
+    """The threshold in [0, 1] that gives these never-abstaining predictions their best F1; ties go to the lowest.
+
+    Declining every answer is a candidate too: the least float above the top score. When that score is 1.0
+    no threshold in [0, 1] declines it (an answer is given at or above the threshold), so none is offered.
+    """
     # (score, F1 if answered, F1 if abstaining), rising; a question with no answer at all scores -1.
     rows = sorted((p.score if p.text and p.score is not None else -1.0,
                    f1_score(p.text, p.question.answers), f1_score("", p.question.answers)) for p in predictions)
@@ -224,8 +245,8 @@ def choose_threshold(predictions: list[Prediction]) -> float:
         if score < 0:
             continue
         total += abstaining - answered  # a threshold above this score declines the question
-        following = rows[i + 1][0] if i + 1 < len(rows) else None
-        if following is not None and following > score and total > best + 1e-9:
+        following = rows[i + 1][0] if i + 1 < len(rows) else math.nextafter(score, math.inf)
+        if score < following <= 1.0 and total > best + 1e-9:
             best_t, best = following, total
     return best_t
 
@@ -276,8 +297,9 @@ def gold_rank(p: Prediction) -> int | None:
 
 
 def score_retrieval(predictions: list[Prediction]) -> dict:
-    """recall@1, recall@5 and MRR of the gold source, in percent; passages returned per question; `n`."""
-    ranks = [gold_rank(p) for p in predictions]
+    """recall@1, recall@5 and MRR of the gold source (over questions that name one), in percent; passages
+    returned per question; `n`."""
+    ranks = [gold_rank(p) for p in predictions if p.question.source is not None]
     return {"recall@1": _pct([float(r == 1) for r in ranks]),
             "recall@5": _pct([float(r is not None and r <= 5) for r in ranks]),
             "mrr": _pct([1.0 / r if r else 0.0 for r in ranks]),

@@ -89,15 +89,35 @@ def _legacy_decode(data: bytes, declared: str | None) -> str | None:
     return text if foreign <= LEGACY_MAX_FOREIGN_WORDS * len(words) else None
 
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.DOTALL)
+# Front matter, a site generator's metadata: YAML between "---" lines (Jekyll, Hugo), TOML between "+++" (Hugo).
+_YAML_BLOCK = re.compile(r"\A---[ \t]*\r?\n(.*?)^(?:---|\.\.\.)[ \t]*\r?$\n?", re.DOTALL | re.MULTILINE)
+_TOML_BLOCK = re.compile(r"\A\+\+\+[ \t]*\r?\n(.*?)^\+\+\+[ \t]*\r?$\n?", re.DOTALL | re.MULTILINE)
+_YAML_KEY = re.compile(r"[A-Za-z_][\w.-]*[ \t]*:(?:[ \t]|$)")  # "title: x", "tags:"; not "Note to self: x"
+_YAML_OTHER = re.compile(r"[ \t]*-(?:[ \t]|$)|[ \t]+\S|[ \t]*#")  # a list item, a continuation, a comment
+_TOML_KEY = re.compile(r"""(?:[\w.-]+|"[^"]*"|'[^']*')[ \t]*=|\[""")  # 'title = "x"', "[params]"
 
 
 def _markdown_html(text: str) -> str:
     """Markdown rendered to HTML (CommonMark and tables), so that link targets, emphasis and table rules
-    leave the text; a leading YAML front-matter block is metadata, not text."""
+    leave the text; a leading front-matter block is metadata, not text."""
     from markdown_it import MarkdownIt
 
-    return MarkdownIt("commonmark").enable("table").render(_FRONT_MATTER.sub("", text, count=1))
+    return MarkdownIt("commonmark").enable("table").render(text[_front_matter_end(text):])
+
+
+def _front_matter_end(text: str) -> int:
+    """Where a leading YAML or TOML front-matter block ends: 0 when the text has none."""
+    if match := _TOML_BLOCK.match(text):
+        lines = [line for line in match.group(1).splitlines() if line.strip()]
+        # "+++" begins nothing else in Markdown: a block that begins like TOML is TOML.
+        return match.end() if lines and _TOML_KEY.match(lines[0]) else 0
+    if match := _YAML_BLOCK.match(text):
+        lines = [line for line in match.group(1).splitlines() if line.strip()]
+        # "---" is also a thematic break, and a paragraph between two of them is text: only YAML throughout is metadata.
+        if lines and _YAML_KEY.match(lines[0]) and all(_YAML_KEY.match(line) or _YAML_OTHER.match(line)
+                                                       for line in lines):
+            return match.end()
+    return 0
 
 
 def _pdf_text(data: bytes) -> str:
@@ -211,6 +231,9 @@ class _TextExtractor(HTMLParser):
     CONTENT = {"main", "article"}
     CHROME = {"header", "footer"}  # the page's own; an article's header holds its headline
     VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+    # An inline style that hides the element: "display:none", "Display: None !important", "visibility:hidden".
+    HIDING_STYLE = re.compile(
+        r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*hidden)\s*(?:!\s*important\s*)?(?:;|$)", re.IGNORECASE)
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -236,6 +259,7 @@ class _TextExtractor(HTMLParser):
             return
         a = dict(attrs)
         hides = (tag in self.HIDDEN or "hidden" in a or a.get("aria-hidden") == "true"
+                 or bool(self.HIDING_STYLE.search(a.get("style") or ""))
                  or a.get("role") in self.HIDDEN_ROLES or (tag in self.CHROME and not self._content))
         self._open.append((tag, hides, tag in self.CONTENT))
         self._hidden += hides

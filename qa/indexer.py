@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from qa.chunking import CHUNKING_VERSION, chunk_document
 from qa.config import Settings
-from qa.documents import CLEANING_VERSION, CorpusFile, Skipped, file_hash, find_files, read_document
+from qa.documents import CLEANING_VERSION, CorpusFile, Skipped, file_hash, find_files, read_document, signature
 from qa.embedder import Embedder
-from qa.errors import CorpusError
-from qa.store import IndexMismatchError, IndexSpec, Store, delete_index
-from qa.types import Chunk, Document
+from qa.errors import CorpusError, IndexError_
+from qa.store import IndexMismatchError, IndexSpec, OtherCorpusError, Store, delete_index
+from qa.types import Chunk, Document, Signature
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]  # (files done, files to do, current file)
 BATCH_CHUNKS = 256  # chunks embedded and committed together; bounds memory on large corpora
-# A file modified this recently may change again within the file system's mtime resolution without its
-# size or mtime showing it, so its signature is not trusted yet: it is hashed again next time.
+# A file modified this recently may change again within the file system's timestamp resolution without its
+# signature showing it, so its signature is not trusted yet: it is hashed again next time.
 RACY_SECONDS = 2
 
 
@@ -56,32 +58,65 @@ def open_store(settings: Settings, embedder: Embedder) -> Store:
     try:
         return Store.open(settings.index_dir, spec, index_type=settings.index_type)
     except IndexMismatchError as exc:
+        if exc.corpus is not None and exc.corpus != settings.corpus:
+            raise other_corpus_error(settings, exc.corpus) from exc
         log.warning("%s: rebuilding it", exc)
         delete_index(settings.index_dir)
         return Store.open(settings.index_dir, spec, index_type=settings.index_type)
 
 
+def check_corpus(corpus: Path) -> None:
+    """Raise CorpusError unless `corpus` is a folder."""
+    if not corpus.exists():
+        raise CorpusError(f"the corpus folder {corpus} does not exist")
+    if not corpus.is_dir():
+        raise CorpusError(f"the corpus {corpus} is a file, not a folder: give the folder that holds the documents")
+
+
+def other_corpus_error(settings: Settings, held: Path) -> OtherCorpusError:
+    """Refreshing would drop every document of the other folder: a forgotten --corpus must not wipe an index."""
+    corpus, index_dir = settings.corpus, settings.index_dir
+    return OtherCorpusError(
+        f"the index at {index_dir} holds the documents of {held}, not of {corpus}. Give --corpus {held}, or "
+        f"another folder for this corpus's index, or rebuild this index for {corpus} with "
+        f"`qa index --corpus {corpus} --index-dir {index_dir} --rebuild`")
+
+
 def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool = False,
             progress: Progress | None = None) -> IndexReport:
     """Bring the index in line with the corpus folder: embed new and changed files, drop removed ones."""
+    check_corpus(settings.corpus)
+    try:
+        return _refresh(store, embedder, settings, rebuild, progress)
+    except (sqlite3.OperationalError, PermissionError) as exc:
+        raise IndexError_(f"cannot write the index at {settings.index_dir} ({exc}): make it writable, "
+                          "or give another folder for the index") from exc
+
+
+def _refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool,
+             progress: Progress | None) -> IndexReport:
     corpus = settings.corpus
-    if not corpus.is_dir():
-        raise CorpusError(f"the corpus folder {corpus} does not exist")
+    held = store.corpus()
     if rebuild:
         store.clear()
+    elif held is not None and held != corpus:
+        raise other_corpus_error(settings, held)
+    if held != corpus:
+        store.record_corpus(corpus)
     known = store.documents()
     stats = store.file_stats()
     report = IndexReport()
     todo: list[CorpusFile] = []
     checked: list[CorpusFile] = []  # files now known to match the index, whose signatures to remember
     present: set[str] = set()
-    for file in find_files(corpus):
+    unlisted: list[Skipped] = []
+    for file in find_files(corpus, unlisted):
         present.add(file.source)
         if file.source not in known:
             todo.append(file)  # new: read once, below
             continue
-        if stats.get(file.source) == (file.size, file.mtime_ns):
-            report.unchanged += 1  # same size and mtime as when its content last matched: not read again
+        if stats.get(file.source) == file.signature:
+            report.unchanged += 1  # the same signature as when its content last matched: not read again
             continue
         try:
             digest = file_hash(file.path.read_bytes())
@@ -93,7 +128,13 @@ def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool 
             checked.append(file)
         else:
             todo.append(file)
-    report.removed = sorted(set(known) - present)
+    if known and not present and not unlisted:  # an unmounted or emptied folder must not empty the index
+        raise CorpusError(f"the corpus folder {corpus} holds no documents, but its index holds {len(known)}: "
+                          "the index is left as it was. To empty it, run `qa index --rebuild`")
+    report.skipped += unlisted
+    # A folder that cannot be listed now may be readable again later: its documents stay until then.
+    listed = {s for s in known if not any(s.startswith(folder.source) for folder in unlisted)}
+    report.removed = sorted(listed - present)
     if report.removed:
         store.write([], removed=report.removed)
 
@@ -119,12 +160,33 @@ def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool 
     _commit(store, embedder, batch)
     if progress and todo:
         progress(len(todo), len(todo), "")
-    settled = time.time_ns() - RACY_SECONDS * 10**9
-    store.record_file_stats([(f.source, f.size, f.mtime_ns) for f in checked if f.mtime_ns < settled])
+    store.record_file_stats([(f.source, f.signature) for f in checked if _settled(f.signature)])
     if report.changed:
         store.save()
     report.chunks = store.chunk_count()
     return report
+
+
+def changed_since_indexed(store: Store, settings: Settings, sources: list[str]) -> bool:
+    """Whether any of these indexed files has changed or gone since it was indexed: one stat each, and a
+    hash only for a file whose signature was not recorded."""
+    for source in dict.fromkeys(sources):
+        path = settings.corpus / source
+        try:
+            sig = signature(path.stat())
+            if store.file_stat(source) == sig:
+                continue
+            if file_hash(path.read_bytes()) != store.content_hash(source):
+                return True
+        except OSError:
+            return True
+        if _settled(sig):  # a stat will do next time
+            store.record_file_stats([(source, sig)])
+    return False
+
+
+def _settled(sig: Signature) -> bool:
+    return max(sig[1:]) < time.time_ns() - RACY_SECONDS * 10**9
 
 
 def _commit(store: Store, embedder: Embedder, batch: list[tuple[Document, list[Chunk]]]) -> None:

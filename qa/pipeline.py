@@ -10,11 +10,11 @@ from pathlib import Path
 from qa.config import Settings
 from qa.documents import TITLE_MAX_CHARS, document_title
 from qa.embedder import Embedder
-from qa.errors import CorpusError, IndexError_, QuestionError
-from qa.indexer import IndexReport, Progress, open_store, refresh
+from qa.errors import CorpusError, QuestionError
+from qa.indexer import IndexReport, Progress, changed_since_indexed, check_corpus, open_store, refresh
 from qa.reader import Reader
 from qa.retriever import Retriever
-from qa.store import DocumentInfo, Store, delete_index
+from qa.store import DocumentInfo, IndexDamagedError, OtherCorpusError, Store, delete_index
 from qa.types import Answer, Hit, Span
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,14 @@ class Assistant:
     def index(self, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
         """Bring the index in line with the corpus folder; only changed files are embedded again."""
         with self._lock:
+            check_corpus(self.settings.corpus)  # before the index folder is made for a corpus that is not there
             if rebuild and self._store is None:
                 try:
                     self.store  # noqa: B018 - opens the index
-                except IndexError_ as exc:  # damaged: a rebuild starts it afresh, as the error advises
+                except IndexDamagedError as exc:  # a rebuild starts it afresh, as the error advises
                     log.warning("%s", exc)
+                    delete_index(self.settings.index_dir)
+                except OtherCorpusError:  # and makes it this folder's, as that error advises
                     delete_index(self.settings.index_dir)
             report = refresh(self.store, self.embedder, self.settings, rebuild=rebuild, progress=progress)
             self._indexed = True
@@ -103,7 +106,20 @@ class Assistant:
         return self.read(question, hits)
 
     def read(self, question: str, hits: list[Hit]) -> Answer:
-        """Read the retrieved passages, best first, and rank the spans across documents by their confidence."""
+        """Read the retrieved passages, best first, and rank the spans across documents by their confidence.
+
+        An answer never cites a file that changed after it was indexed: the index is refreshed and the
+        question asked again. (Other changes to the folder are seen on `index()`.)
+        """
+        answer = self._read(question, hits)
+        cited = [a.source for a in (answer, *answer.alternatives) if a.source]
+        if cited and changed_since_indexed(self.store, self.settings, cited):
+            log.info("a cited file changed since it was indexed: refreshing the index")
+            self.index()
+            answer = self._read(question, self.retrieve(question))
+        return answer
+
+    def _read(self, question: str, hits: list[Hit]) -> Answer:
         if not hits:
             return Answer(text="", score=0.0)
         # A span this sure is rarely beaten by one in a passage ranked lower, so those are not read. The rule

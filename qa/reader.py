@@ -174,7 +174,8 @@ class Reader:
     def run_many(self, items: list[tuple[str, list[str]]], top_k: int = 5) -> list[list[Span]]:
         """`run` for several questions, each with its own passages, batched together."""
         self.warm_up()
-        room = self.max_seq_len - 3 - MIN_CONTEXT_TOKENS
+        # A window holds the question, 3 special tokens and more passage than the stride it steps back by.
+        room = self.max_seq_len - 3 - max(MIN_CONTEXT_TOKENS, self.doc_stride + 1)
         for question, passages in items:
             if not question or not question.strip():
                 raise QuestionError("the question is empty")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -26,13 +27,13 @@ import numpy as np
 
 from qa.atomic import atomic_write_bytes
 from qa.errors import IndexError_
-from qa.types import Chunk, Document
+from qa.types import Chunk, Document, Signature
 from qa.vectors import VectorIndex, choose_kind
 
 log = logging.getLogger(__name__)
 
 DB_NAME, FAISS_NAME, MANIFEST_NAME = "index.sqlite", "vectors.faiss", "manifest.json"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # part of the spec: an index of another version is rebuilt
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,7 +47,8 @@ CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='porter unicode61 remove_diacritics 2');
 CREATE TABLE IF NOT EXISTS vector_journal(generation INTEGER NOT NULL, id INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS journal_by_generation ON vector_journal(generation);
-CREATE TABLE IF NOT EXISTS file_stats(source TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS file_stats(
+    source TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL);
 """
 # Rewrite the FAISS file once the journal since it holds this share of the index's vectors; below that,
 # opening replays it. Small indexes are rewritten on every change, large ones rarely.
@@ -105,14 +107,25 @@ class Store:
 
     @classmethod
     def open(cls, index_dir: Path, spec: IndexSpec, create: bool = True, index_type: str = "auto") -> Store:
-        """Open the index; raises IndexError_ when it is damaged or was built with another spec."""
+        """Open the index; raises IndexError_ when it is damaged, unusable, or was built with another spec."""
         index_dir = Path(index_dir)
         db_path = index_dir / DB_NAME
-        if not db_path.exists() and not create:
-            raise IndexError_(f"no index at {index_dir}: build one with `qa index`")
-        index_dir.mkdir(parents=True, exist_ok=True)
+        if index_dir.exists() and not index_dir.is_dir():
+            raise IndexError_(f"the index folder {index_dir} is a file: give a folder for the index")
+        if not db_path.exists():
+            if not create:
+                raise IndexError_(f"no index at {index_dir}: build one with `qa index`")
+            _refuse_foreign_manifest(index_dir)
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IndexError_(f"cannot create the index folder {index_dir}: {exc.strerror}") from exc
         try:
             db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "meta" not in tables:  # someone else's database: never add our tables to it
+                db.close()
+                raise IndexError_(f"{db_path} is not a qa index: give an empty or new folder for the index")
             db.execute("PRAGMA journal_mode=DELETE")
             db.executescript(_SCHEMA)
             # Damage past the first pages only shows when those pages are read: check every page now.
@@ -120,20 +133,24 @@ class Store:
             if check != "ok":
                 raise sqlite3.DatabaseError("database disk image is malformed")
             row = db.execute("SELECT value FROM meta WHERE key='spec'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "unable to open" in str(exc) or "readonly" in str(exc):
+                raise IndexError_(f"cannot open the index at {index_dir} for writing ({exc}): "
+                                  "make it writable, or give another folder for the index") from exc
+            raise IndexDamagedError(_damaged_message(db_path, index_dir, exc)) from exc
         except sqlite3.DatabaseError as exc:
-            raise IndexError_(
-                f"the index file {db_path} is damaged ({exc}). Rebuild it with `qa index --rebuild`, "
-                f"or delete {index_dir} and ask again."
-            ) from exc
+            raise IndexDamagedError(_damaged_message(db_path, index_dir, exc)) from exc
         if row is None:
             db.execute("INSERT INTO meta VALUES('spec', ?)", (json.dumps(asdict(spec), sort_keys=True),))
             db.execute("INSERT OR REPLACE INTO meta VALUES('generation', '0')")
         else:
             built = json.loads(row[0])
             if built != asdict(spec):
+                held = db.execute("SELECT value FROM meta WHERE key='corpus'").fetchone()
                 db.close()
                 diff = ", ".join(f"{k}: {built.get(k)!r} -> {v!r}" for k, v in asdict(spec).items() if built.get(k) != v)
-                raise IndexMismatchError(f"the index at {index_dir} was built with other settings ({diff})")
+                raise IndexMismatchError(f"the index at {index_dir} was built with other settings ({diff})",
+                                         corpus=(index_dir / held[0]).resolve() if held else None)
         store = cls(index_dir, spec, db, VectorIndex(spec.dimension), index_type)
         store._load_vectors()
         return store
@@ -231,18 +248,40 @@ class Store:
             row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return int(row[0]) if row else 0
 
-    def file_stats(self) -> dict[str, tuple[int, int]]:
-        """The (size, mtime_ns) each indexed file had when its hash was last checked."""
+    def file_stats(self) -> dict[str, Signature]:
+        """The signature each indexed file had when its hash was last checked."""
         with self._lock:
-            return {r[0]: (r[1], r[2]) for r in self._db.execute("SELECT source, size, mtime_ns FROM file_stats")}
+            rows = self._db.execute("SELECT source, size, mtime_ns, ctime_ns FROM file_stats")
+            return {r[0]: tuple(r[1:]) for r in rows}
 
-    def record_file_stats(self, stats: list[tuple[str, int, int]]) -> None:
-        """Remember (source, size, mtime_ns) of files whose content matches the index, so that a refresh
-        can skip reading them while their size and mtime stay the same."""
+    def file_stat(self, source: str) -> Signature | None:
+        """`file_stats` for one file."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO file_stats VALUES(?,?,?)", stats)
-            self._db.execute("COMMIT")
+            row = self._db.execute("SELECT size, mtime_ns, ctime_ns FROM file_stats WHERE source=?",
+                                   (source,)).fetchone()
+        return tuple(row) if row else None
+
+    def content_hash(self, source: str) -> str | None:
+        """The hash of an indexed document's file as it was indexed, or None when it is not indexed."""
+        with self._lock:
+            row = self._db.execute("SELECT content_hash FROM documents WHERE source=?", (source,)).fetchone()
+        return row[0] if row else None
+
+    def record_file_stats(self, stats: list[tuple[str, Signature]]) -> None:
+        """Remember the signatures of files whose content matches the index, so that a refresh can skip
+        reading them while their signatures stay the same. Only a saving: a read-only index goes without."""
+        if not stats:
+            return
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("INSERT OR REPLACE INTO file_stats VALUES(?,?,?,?)",
+                                     [(source, *sig) for source, sig in stats])
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                log.info("file signatures not recorded in %s: %s", self.index_dir, exc)
 
     def manifest(self) -> dict:
         """The manifest as last written, or {} when it is missing or unreadable."""
@@ -250,6 +289,18 @@ class Store:
             return json.loads((self.index_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+
+    def corpus(self) -> Path | None:
+        """The corpus folder this index holds, or None when it has not recorded one."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='corpus'").fetchone()
+        return (self.index_dir / row[0]).resolve() if row else None
+
+    def record_corpus(self, corpus: Path) -> None:
+        """Record the corpus folder this index holds, relative to the index: moving both together keeps it."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES('corpus', ?)",
+                             (os.path.relpath(Path(corpus).resolve(), self.index_dir.resolve()),))
 
     def chunk_count(self) -> int:
         """How many chunks are indexed."""
@@ -404,6 +455,37 @@ class Store:
 
 class IndexMismatchError(IndexError_):
     """The index on disk was built with another embedder or other settings."""
+
+    def __init__(self, message: str, corpus: Path | None = None) -> None:
+        super().__init__(message)
+        self.corpus = corpus  # the folder it holds, when it recorded one
+
+
+class OtherCorpusError(IndexError_):
+    """The index holds another folder's documents."""
+
+
+class IndexDamagedError(IndexError_):
+    """The index's database cannot be read: `qa index --rebuild` starts it afresh."""
+
+
+def _damaged_message(db_path: Path, index_dir: Path, exc: Exception) -> str:
+    return (f"the index file {db_path} is damaged ({exc}). Rebuild it with `qa index --rebuild`, "
+            f"or delete {index_dir} and ask again.")
+
+
+def _refuse_foreign_manifest(index_dir: Path) -> None:
+    """A manifest.json that qa did not write means the folder is someone else's: deleting it would lose it."""
+    path = index_dir / MANIFEST_NAME
+    if not path.is_file():
+        return
+    try:
+        ours = "spec" in json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise IndexError_(f"{index_dir} holds a {MANIFEST_NAME} that is not a qa index's: "
+                          "give an empty or new folder for the index")
 
 
 def delete_index(index_dir: Path) -> None:

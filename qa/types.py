@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+Signature = tuple[int, int, int]  # a file's (size, mtime_ns, ctime_ns): how a change shows without reading it
+
+
 @dataclass(frozen=True)
 class Document:
     """A source file read and cleaned; offsets everywhere refer to `text`."""

@@ -90,3 +90,21 @@ def tiny_corpus(tmp_path: Path) -> Path:
 def seeds_dir() -> Path:
     """The default corpus, read-only."""
     return PROJECT_ROOT / "seeds"
+
+
+def deep_folder(corpus: Path) -> str:
+    """Make a folder in `corpus` nested so deep that its path is over PATH_MAX: listing it fails, even for
+    root. Returns its top folder's name."""
+    name = "d" * 250
+    fd = os.open(corpus, os.O_RDONLY)
+    try:
+        for _ in range(20):  # made a level at a time, from the one above: its whole path cannot be named
+            os.mkdir(name, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        with open(os.open("vault.txt", os.O_WRONLY | os.O_CREAT, dir_fd=fd), "w", encoding="utf-8") as out:
+            out.write("The vault code is 7781.")
+    finally:
+        os.close(fd)
+    return name

@@ -128,6 +128,43 @@ def test_a_damaged_index_is_a_clear_error_and_rebuild_mends_it(capsys, tiny_corp
 def test_index_of_a_missing_corpus_is_a_clear_error(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "index", "--corpus", tmp_path / "nowhere", "--index-dir", tmp_path / "index")
     assert code == 2 and "does not exist" in err and "Traceback" not in err
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("Some notes.", encoding="utf-8")
+    code, _, err = run(capsys, "index", "--corpus", a_file, "--index-dir", tmp_path / "index")
+    assert code == 2 and "is a file" in err and "does not exist" not in err
+
+
+@pytest.mark.parametrize("argv", [("index",), ("ask", "Who?"), ("search", "Who?"), ("serve",)])
+def test_a_bad_setting_in_the_environment_is_one_line_and_exit_2(capsys, monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path, argv: tuple) -> None:
+    monkeypatch.setenv("QA_CHUNK_WORDS", "abc")
+    code, out, err = run(capsys, *argv, "--corpus", tmp_path, "--index-dir", tmp_path / "index")
+    assert code == 2 and out == ""
+    assert err == "qa: QA_CHUNK_WORDS='abc' is not valid: give a whole number\n"
+    assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.parametrize(("argv", "setting"), [
+    (("index", "--top-k", "0"), "top_k"), (("ask", "Who?", "--top-k", "-3"), "top_k"),
+    (("ask", "Who?", "--threshold", "2"), "answer_threshold"), (("ask", "Who?", "--threshold", "nan"), "answer_threshold"),
+    (("serve", "--port", "70000"), "port"),
+])
+def test_a_bad_setting_from_a_flag_is_one_line_and_exit_2(capsys, tmp_path: Path, argv: tuple, setting: str) -> None:
+    code, _, err = run(capsys, *argv, "--corpus", tmp_path, "--index-dir", tmp_path / "index")
+    assert code == 2 and err.startswith(f"qa: {setting} must be") and err.count("\n") == 1
+
+
+def test_a_model_error_other_than_the_reader_is_said_once(capsys, monkeypatch: pytest.MonkeyPatch, offline: list,
+                                                         tiny_corpus: Path, tmp_path: Path, reader_model: str) -> None:
+    # (stderr may also hold the reader's loading bar: the offline fixture imports huggingface_hub before main()
+    # turns its bars off.)
+    where = ("--embedder", tmp_path / "no-embedder", "--reader", reader_model, "--corpus", tiny_corpus,
+             "--index-dir", tmp_path / "index")
+    code, out, err = run(capsys, "ask", "Who built the lighthouse?", *where)
+    assert code == 2 and out == "" and err.count("qa: ") == 1 and "the embedder" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("Who built the lighthouse?\n"))  # and with questions read from input
+    code, out, err = run(capsys, "ask", *where)
+    assert code == 2 and out == "" and err.count("qa: ") == 1 and "the embedder" in err
 
 
 def test_ask_json(capsys, tiny_corpus: Path, tmp_path: Path, reader_model: str) -> None:
@@ -272,15 +309,45 @@ def test_eval_choose_threshold_reports_the_threshold_with_the_best_f1(capsys, ti
     assert code == 2 and "drop --threshold" in err
 
 
+def test_eval_choose_threshold_can_decline_every_question(capsys, tiny_corpus: Path, tmp_path: Path,
+                                                          reader_model: str) -> None:
+    # One question the corpus cannot answer: declining it is the best, and the threshold that does so is real.
+    questions = tmp_path / "unanswerable.jsonl"
+    questions.write_text('{"id": "u1", "question": "Who is the mayor of the harbour town?", "answers": [], '
+                         '"source": null}\n', encoding="utf-8")
+    where = ("--reader", reader_model, "--corpus", tiny_corpus, "--index-dir", tmp_path / "index", "--json")
+    code, out, _ = run(capsys, "eval", questions, *where, "--choose-threshold")
+    metrics = json.loads(out.strip().splitlines()[-1])
+    assert code == 0 and metrics["f1"] == 100.0 and metrics["no_answer_accuracy"] == 100.0
+    assert 0.0 <= metrics["threshold"] <= 1.0
+    code, out, _ = run(capsys, "eval", questions, *where, "--threshold", str(metrics["threshold"]))
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["f1"] == 100.0
+
+
 @pytest.mark.parametrize(("content", "message"), [
-    ('{"id": "1", "question": "Who?", "answers": ["A"], "source": "a.txt"}\n{"id": "2", "answers": []}\n', "line 2"),
+    ('{"id": "1", "question": "Who?", "answers": ["A"], "source": "a.txt"}\n{"id": "2", "answers": []}\n',
+     'line 2: missing "question"'),
     ("", "holds no questions"),
+    # Too long to ask: said before any work, with where it stands, not once the run reaches it.
+    ('{"id": "1", "question": "Who?", "answers": []}\n{"id": "long", "question": "' + "why " * 400 + '"}\n',
+     "line 2 (id long): the question is 1,599 characters long"),
 ])
 def test_eval_of_a_bad_question_set_is_a_clear_error(capsys, tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text(content, encoding="utf-8")
-    code, _, err = run(capsys, "eval", path, "--corpus", tmp_path, "--index-dir", tmp_path / "index")
+    code, _, err = run(capsys, "eval", path, "--corpus", tmp_path, "--index-dir", tmp_path / "index",
+                       "--reader", tmp_path / "no-reader")
     assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.parametrize("limit", ["0", "-2", "many"])
+def test_eval_limit_must_be_a_positive_number(capsys, limit: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["eval", str(DATA / "questions" / "tiny.jsonl"), "--limit", limit])
+    _, err = capsys.readouterr()
+    assert info.value.code == 2 and "argument --limit" in err
+    assert ("must be at least 1" if limit != "many" else "expected a whole number") in err
 
 
 def test_eval_errors(capsys, tmp_path: Path) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import deep_folder
 
 from qa.documents import TITLE_MAX_CHARS, Skipped, document_title, file_hash, find_files, read_document
+from qa.errors import CorpusError
 from qa.types import Document
 
 
@@ -52,6 +55,39 @@ def test_a_link_to_a_file_inside_the_corpus_is_one_document(tiny_corpus: Path) -
     os.symlink("lighthouse.txt", tiny_corpus / "beacon.txt")
     sources = [f.source for f in find_files(tiny_corpus)]
     assert sorted(sources) == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
+
+
+def _locked_folder(corpus: Path) -> str:
+    """A folder of mode 000, as a user reported; root lists it all the same, so the test is skipped for root."""
+    folder = corpus / "private"
+    folder.mkdir()
+    (folder / "vault.txt").write_text("The vault code is 7781.", encoding="utf-8")
+    folder.chmod(0)
+    try:
+        os.listdir(folder)
+    except PermissionError:
+        return folder.name
+    folder.chmod(0o755)
+    pytest.skip("this user (root) lists a folder of mode 000 all the same; deep_folder tests the same for root")
+
+
+@pytest.mark.parametrize("make", [deep_folder, _locked_folder])
+def test_a_folder_that_cannot_be_listed_is_skipped_with_a_warning(tiny_corpus: Path, make: Callable[[Path], str],
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    folder = make(tiny_corpus)
+    try:
+        with caplog.at_level(logging.WARNING, logger="qa.documents"):
+            sources = [f.source for f in find_files(tiny_corpus)]
+    finally:
+        (tiny_corpus / folder).chmod(0o755)  # so that the test's folder can be removed
+    assert sources == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
+    assert re.search(f"skipping {folder}/.*cannot be read", caplog.text), caplog.text
+
+
+def test_a_corpus_folder_that_cannot_be_listed_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "corpus.txt").write_text("A file, not a folder.", encoding="utf-8")
+    with pytest.raises(CorpusError, match="cannot be read"):
+        find_files(tmp_path / "corpus.txt")
 
 
 # ---- reading each format -------------------------------------------------------------------------

@@ -85,6 +85,19 @@ def test_score_without_unanswerable_questions() -> None:
     assert m["no_answer_accuracy"] is None and m["exact_match"] == 100.0 and m["n"] == 1
 
 
+def test_a_question_without_a_gold_file_is_left_out_of_the_source_metrics() -> None:
+    # Answers with a null source: the answer is known, the file it stands in is not; nothing to score it on.
+    predictions = [Prediction(q("1", ("x",), "a.txt"), "x", "a.txt", ["a.txt"]),
+                   Prediction(q("2", ("y",), None), "y", "b.txt", ["b.txt"])]
+    m = ev.score(predictions)
+    assert m["exact_match"] == 100.0 and m["n"] == 2
+    assert m["source_accuracy"] == 100.0 and m["recall@5"] == 100.0 and m["mrr"] == 100.0
+    # With no gold file at all those figures are null, their keys still there.
+    m = ev.score(predictions[1:])
+    assert m["source_accuracy"] is None and m["recall@5"] is None and m["f1"] == 100.0
+    assert ev.score_retrieval(predictions[1:])["recall@1"] is None
+
+
 # ---- JSONL question sets -------------------------------------------------------------------------
 
 def test_load_jsonl() -> None:
@@ -104,7 +117,7 @@ def test_the_project_question_set_loads() -> None:
 
 @pytest.mark.parametrize(("line", "problem"), [
     ('{"id": "x", "question": "Who?", "answers": ["A"], "source": "a.txt"', "line 2"),  # cut short
-    ('{"id": "x", "answers": ["A"], "source": "a.txt"}', "question"),
+    ('{"id": "x", "answers": ["A"], "source": "a.txt"}', 'line 2: missing "question"'),
     ('["Who?", ["A"]]', "line 2"),
     ('{"id": "x", "question": "Who?", "answers": "Paris", "source": "a.txt"}', "answers"),
     ('{"id": "x", "question": "", "answers": ["A"], "source": "a.txt"}', "question"),
@@ -126,6 +139,19 @@ def test_id_defaults_to_the_line_number(tmp_path: Path) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text('{"question": "Who?", "answers": ["A"], "source": "a.txt"}\n', encoding="utf-8")
     assert ev.load_jsonl(path)[0].id == "1"
+
+
+def test_a_question_knows_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    path.write_text('\n{"id": "q7", "question": "Who?", "answers": []}\n', encoding="utf-8")
+    assert ev.load_jsonl(path)[0].where == "line 2 (id q7)"
+    assert q("x", (), None).where == "question x"  # a SQuAD question has its id alone
+
+
+def test_a_set_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    path.write_text('\ufeff{"id": "1", "question": "Who?", "answers": ["A"], "source": null}\n', encoding="utf-8")
+    assert [(x.id, x.question, x.source) for x in ev.load_jsonl(path)] == [("1", "Who?", None)]
 
 
 # ---- SQuAD ---------------------------------------------------------------------------------------
@@ -235,6 +261,21 @@ def test_threshold_maximises_f1_when_answering_at_or_above_it() -> None:
     # Ties go to the lowest threshold: a set best answered whole gets 0, not its lowest score.
     assert ev.choose_threshold([said(1, "Avery", 0.5, ("Avery",)), said(2, "1954", 0.2, ("1954",))]) == 0.0
     assert ev.choose_threshold([]) == 0.0
+
+
+def test_threshold_can_decline_every_answer() -> None:
+    def said(i: int, text: str, score: float) -> Prediction:
+        return Prediction(Question(str(i), "?", (), None), text, "a.txt", [], score)
+
+    for predictions in ([said(1, "Paris", 0.3)], [said(1, "Paris", 0.5), said(2, "blue", 0.9)]):
+        t = ev.choose_threshold(predictions)
+        top = max(p.score for p in predictions)
+        assert top < t <= 1.0  # above the top score, and still a valid setting
+        m = ev.score(ev.at_threshold(predictions, t), reader_only=True)
+        assert m["f1"] == 100.0 and m["no_answer_accuracy"] == 100.0
+    # A score of exactly 1 is answered at any threshold in [0, 1]: the best of those is taken instead.
+    assert ev.choose_threshold([said(1, "Paris", 1.0)]) == 0.0
+    assert ev.choose_threshold([said(1, "Paris", 0.4), said(2, "blue", 1.0)]) == pytest.approx(1.0)
 
 
 def test_prediction_rows_hold_gold_answer_scores_and_gold_rank() -> None:

@@ -85,6 +85,28 @@ def test_html_entities_are_decoded() -> None:
     assert text == "Fish & chips cost \u00a35 each."
 
 
+@pytest.mark.parametrize(("name", "data", "text"), [
+    ("shop.html", b"<p>Lars &amp;amp; Sons &amp;lt;est. 1902&amp;gt;</p>", "Lars &amp; Sons &lt;est. 1902&gt;"),
+    ("shop.html", b"<p>Lars &amp; Sons sell &lt;b&gt;bold&lt;/b&gt; signs.</p>", "Lars & Sons sell <b>bold</b> signs."),
+    ("shop.md", b"Lars &amp;amp; Sons, est. 1902.\n", "Lars &amp; Sons, est. 1902."),
+])
+def test_html_entities_are_decoded_once(tmp_path: Path, name: str, data: bytes, text: str) -> None:
+    """What a browser shows: "&amp;amp;" is the text "&amp;", and "&lt;b&gt;" the text "<b>", not a tag."""
+    (tmp_path / name).write_bytes(data)
+    doc = read_document(tmp_path, tmp_path / name)
+    assert isinstance(doc, Document), doc
+    assert doc.text == text
+
+
+@pytest.mark.parametrize("style", ["display:none", "color: red; Display : None ;", "DISPLAY:NONE !important",
+                                   "visibility:hidden"])
+def test_html_elements_hidden_by_their_style_are_dropped(style: str) -> None:
+    page = (f'<p>The vault code is secret.</p><div style="{style}"><p>The vault code is 7781.</p></div>'
+            '<p style="display: block">The orchard has 40 trees.</p>').encode()
+    assert clean_text(extract_text(".html", page)).split("\n\n") == [
+        "The vault code is secret.", "The orchard has 40 trees."]
+
+
 def test_html_list_items_stay_apart_and_a_line_break_inside_a_sentence_does_not_end_it(tmp_path: Path) -> None:
     (tmp_path / "bakery.html").write_bytes(b"<p>The bakery sells:</p><ul><li>rye bread</li><li>sourdough</li></ul>"
                                            b"<p>The oven<br>was built in 1871.</p><p>12 Canal Street<br>Marlow</p>")
@@ -113,6 +135,29 @@ def test_markdown_keeps_its_text_and_drops_its_syntax(tmp_path: Path) -> None:
         "Rosen's Bakery",
         "Rosen's Bakery opened on Canal Street in 1954. It was founded by Ida Rosen, who came from Vienna.",
         "Year | Owner", "2019 | Lena Park"]
+
+
+@pytest.mark.parametrize(("markdown", "paragraphs"), [
+    # A thematic break, a paragraph and a later break: no front matter, the paragraph is text.
+    ("---\nThe vault code is 7781 and it is kept by Ambrose Kettle.\n\n---\n\nThe orchard has 40 trees.\n",
+     ["The vault code is 7781 and it is kept by Ambrose Kettle.", "The orchard has 40 trees."]),
+    ("---\ntitle: Orchard\nThe vault code is 7781.\n---\nThe orchard has 40 trees.\n",
+     ["title: Orchard The vault code is 7781.", "The orchard has 40 trees."]),
+    ("---\n- Plant the pears.\n---\nThe orchard has 40 trees.\n", ["Plant the pears.", "The orchard has 40 trees."]),
+    # YAML front matter: keys, list items, an indented block, a comment, blank lines; CRLF line ends; "..." ends it.
+    ("---\ntitle: Orchard\ntags:\n- trees\n  - pears\nsummary: |\n  Forty trees.\n\n# draft\n---\n"
+     "The orchard has 40 trees.\n", ["The orchard has 40 trees."]),
+    ("---\r\ntitle: Orchard\r\n...\r\nThe orchard has 40 trees.\r\n", ["The orchard has 40 trees."]),
+    # TOML front matter (Hugo).
+    ('+++\ntitle = "Orchard"\ntags = [\n  "trees",\n]\n[params]\nowner = "Ambrose Kettle"\n+++\n'
+     "The orchard has 40 trees.\n", ["The orchard has 40 trees."]),
+])
+def test_markdown_front_matter_is_dropped_and_a_thematic_break_is_not_front_matter(
+        tmp_path: Path, markdown: str, paragraphs: list[str]) -> None:
+    (tmp_path / "orchard.md").write_bytes(markdown.encode())
+    doc = read_document(tmp_path, tmp_path / "orchard.md")
+    assert isinstance(doc, Document), doc
+    assert doc.text.split("\n\n") == paragraphs
 
 
 def test_pdf_text_is_read_and_wrapped_lines_rejoined(tmp_path: Path) -> None:

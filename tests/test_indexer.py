@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from qa.chunking import chunk_document
 from qa.config import Settings
-from qa.documents import read_document
+from qa.documents import read_document, signature
 from qa.embedder import Embedder
-from qa.errors import CorpusError
-from qa.indexer import open_store, refresh
-from qa.store import DB_NAME, Store
+from qa.errors import CorpusError, IndexError_
+from qa.indexer import RACY_SECONDS, open_store, refresh
+from qa.store import DB_NAME, OtherCorpusError, Store
 
 TINY = ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 
@@ -23,6 +27,14 @@ TINY = ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 def setup_index(corpus: Path, index_dir: Path, embedder: Embedder, **settings) -> tuple[Settings, Store]:
     s = Settings.load(corpus=corpus, index_dir=index_dir, **settings)
     return s, open_store(s, embedder)
+
+
+def build_index(corpus: Path, index_dir: Path, embedder: Embedder) -> Settings:
+    """Index the corpus and close the index; its settings."""
+    s, store = setup_index(corpus, index_dir, embedder)
+    refresh(store, embedder, s)
+    store.close()
+    return s
 
 
 def expected_chunks(corpus: Path, source: str, s: Settings) -> int:
@@ -114,31 +126,31 @@ def first_total(docs) -> int:
     return sum(d.chunks for d in docs.values())
 
 
-def test_unchanged_size_and_mtime_skip_reading_a_settled_file(tiny_corpus: Path, tmp_path: Path,
-                                                               embedder: Embedder) -> None:
-    """A file's content is only read again when its size or mtime moved, or was too recent to trust."""
+def test_a_settled_file_is_read_again_only_when_its_signature_moves(tiny_corpus: Path, tmp_path: Path,
+                                                                     embedder: Embedder) -> None:
+    """A file is read again when its size, mtime or ctime moved, or was too recent to trust; a same-size
+    edit that puts the old mtime back (`cp -p`, `touch -r`, rsync -t) still moves its ctime."""
     s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
     path = tiny_corpus / "lighthouse.txt"
-    old = os.stat(path).st_mtime_ns - 60 * 10**9
-    os.utime(path, ns=(old, old))  # settled: written a minute ago
+    time.sleep(RACY_SECONDS + 0.1)  # every file settled
     refresh(store, embedder, s)
+    assert store.file_stat("lighthouse.txt") == signature(os.stat(path))  # a stat now tells it is unchanged
+    assert refresh(store, embedder, s).unchanged == 3
     text = path.read_text(encoding="utf-8")
     same_size = text.replace("lighthouse", "LIGHTHOUSE")
     assert same_size != text and len(same_size) == len(text)
 
+    old = os.stat(path).st_mtime_ns
     path.write_text(same_size, encoding="utf-8")
-    os.utime(path, ns=(old, old))  # the same size and mtime: taken as unchanged, without reading it
-    assert not refresh(store, embedder, s).changed
-    os.utime(path, ns=(old + 10**9, old + 10**9))  # the mtime moved: read, hashed and re-indexed
+    os.utime(path, ns=(old, old))  # the same size and mtime as before the edit
     assert refresh(store, embedder, s).updated == ["lighthouse.txt"]
     assert "LIGHTHOUSE" in store.document_text("lighthouse.txt")
 
-    # Just written: its signature is not trusted, so a same-size change in the same mtime tick is seen.
+    # Just written: its signature is not trusted, so a same-size change in the same tick is seen.
     path.write_text(text, encoding="utf-8")
     assert refresh(store, embedder, s).updated == ["lighthouse.txt"]
-    now = os.stat(path).st_mtime_ns
+    assert store.file_stat("lighthouse.txt") is None
     path.write_text(same_size, encoding="utf-8")
-    os.utime(path, ns=(now, now))
     assert refresh(store, embedder, s).updated == ["lighthouse.txt"]
     assert "LIGHTHOUSE" in store.document_text("lighthouse.txt")
     store.close()
@@ -224,8 +236,157 @@ def test_corpus_of_only_unusable_files_gives_an_empty_index(tmp_path: Path, embe
 
 def test_missing_corpus_is_a_corpus_error(tmp_path: Path, embedder: Embedder) -> None:
     s, store = setup_index(tmp_path / "nowhere", tmp_path / "index", embedder)
-    with pytest.raises(CorpusError, match="nowhere"):
+    with pytest.raises(CorpusError, match="nowhere.* does not exist"):
         refresh(store, embedder, s)
+    (tmp_path / "notes.txt").write_text("A file, not a folder.", encoding="utf-8")
+    with pytest.raises(CorpusError, match="notes.txt is a file, not a folder"):
+        refresh(store, embedder, s.replace(corpus=tmp_path / "notes.txt"))
+    store.close()
+
+
+def ferry_corpus(tmp_path: Path) -> Path:
+    """Another corpus folder, of one file."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "ferry.txt").write_text("The Marlow ferry crosses the bay twice a day.", encoding="utf-8")
+    return other
+
+
+def test_an_index_refuses_another_corpus_and_is_left_as_it_was(tiny_corpus: Path, tmp_path: Path,
+                                                                embedder: Embedder) -> None:
+    """A forgotten --corpus must not replace an index's documents with another folder's."""
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    refresh(store, embedder, s)
+    before = store.documents()
+    other = ferry_corpus(tmp_path)
+    with pytest.raises(IndexError_) as info:
+        refresh(store, embedder, s.replace(corpus=other))
+    message = str(info.value)
+    assert str(tiny_corpus) in message and str(other) in message and "--rebuild" in message
+    assert store.documents() == before and store.corpus() == tiny_corpus
+    # A rebuild, as the message says, makes it the other folder's index.
+    report = refresh(store, embedder, s.replace(corpus=other), rebuild=True)
+    assert report.added == ["ferry.txt"] and sorted(store.documents()) == ["ferry.txt"]
+    assert store.corpus() == other
+    store.close()
+
+
+def test_other_settings_do_not_rebuild_another_folders_index(tiny_corpus: Path, tmp_path: Path,
+                                                              embedder: Embedder) -> None:
+    from qa.pipeline import Assistant
+
+    build_index(tiny_corpus, tmp_path / "index", embedder)
+    other = ferry_corpus(tmp_path)
+    chunking = {"chunk_words": 40, "chunk_max_words": 60, "chunk_overlap_words": 10}
+    with pytest.raises(OtherCorpusError, match="--rebuild"):
+        open_store(Settings.load(corpus=other, index_dir=tmp_path / "index", **chunking), embedder)
+    _, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    assert sorted(store.documents()) == TINY
+    store.close()
+    assistant = Assistant(other, tmp_path / "index", **chunking)
+    assert assistant.index(rebuild=True).added == ["ferry.txt"]
+    assistant.store.close()
+
+
+def test_an_index_moved_with_its_corpus_still_serves_it(tiny_corpus: Path, tmp_path: Path,
+                                                        embedder: Embedder) -> None:
+    build_index(tiny_corpus, tmp_path / "index", embedder)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.move(tiny_corpus, moved / "corpus")
+    shutil.move(tmp_path / "index", moved / "index")
+    s, store = setup_index(moved / "corpus", moved / "index", embedder)
+    report = refresh(store, embedder, s)
+    assert not report.changed and report.unchanged == 3
+    store.close()
+
+
+def test_an_emptied_corpus_folder_leaves_the_index_as_it_was(tiny_corpus: Path, tmp_path: Path,
+                                                             embedder: Embedder) -> None:
+    """An unmounted or emptied folder says so; emptying the index takes a rebuild."""
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    refresh(store, embedder, s)
+    before = store.documents()
+    shutil.rmtree(tiny_corpus)
+    tiny_corpus.mkdir()
+    with pytest.raises(CorpusError, match=r"holds no documents, but its index holds 3.*--rebuild"):
+        refresh(store, embedder, s)
+    assert store.documents() == before
+    assert refresh(store, embedder, s, rebuild=True).chunks == 0
+    store.close()
+
+
+READ_ONLY_CHECK = """
+import sys
+from qa.errors import IndexError_
+from qa.pipeline import Assistant
+a = Assistant(sys.argv[1], sys.argv[2])
+try:
+    hits = a.retrieve("Who was the last keeper of the lighthouse?")
+except IndexError_ as exc:
+    print("error:", exc)
+else:
+    print("found:", hits[0].chunk.source)
+"""
+
+
+def as_unprivileged(argv: list[str]) -> list[str]:
+    """The command without the root privilege of writing where permissions forbid it."""
+    if os.geteuid() != 0:
+        return argv
+    if not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv: file permissions cannot be enforced")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *argv]
+
+
+def test_a_read_only_index_serves_while_current_and_says_why_it_cannot_follow_a_change(
+        tiny_corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
+    index_dir = tmp_path / "index"
+    build_index(tiny_corpus, index_dir, embedder)
+    files = [index_dir, *index_dir.iterdir()]
+    for path in files:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    before = {p.name: p.read_bytes() for p in index_dir.iterdir()}
+    run = as_unprivileged([sys.executable, "-c", READ_ONLY_CHECK, str(tiny_corpus), str(index_dir)])
+    try:
+        current = subprocess.run(run, capture_output=True, text=True, timeout=300)
+        assert current.stdout.strip() == "found: lighthouse.txt", current.stderr
+        (tiny_corpus / "ferry.txt").write_text("The Marlow ferry crosses the bay twice a day.", encoding="utf-8")
+        changed = subprocess.run(run, capture_output=True, text=True, timeout=300)
+        assert changed.stdout.startswith("error: cannot write the index at"), changed.stderr
+        assert "make it writable" in changed.stdout
+    finally:
+        for path in files:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+    assert {p.name: p.read_bytes() for p in index_dir.iterdir()} == before
+
+
+REFRESH = """
+import sys
+from qa.config import Settings
+from qa.embedder import Embedder
+from qa.indexer import open_store, refresh
+s = Settings.load(corpus=sys.argv[1], index_dir=sys.argv[2])
+embedder = Embedder()
+report = refresh(open_store(s, embedder), embedder, s)
+print("removed:", report.removed, "skipped:", [k.source for k in report.skipped])
+"""
+
+
+def test_documents_in_a_folder_that_cannot_be_listed_stay_until_it_can(tiny_corpus: Path, tmp_path: Path,
+                                                                        embedder: Embedder) -> None:
+    s = build_index(tiny_corpus, tmp_path / "index", embedder)
+    notes = tiny_corpus / "notes"
+    notes.chmod(0)
+    try:
+        run = subprocess.run(as_unprivileged([sys.executable, "-c", REFRESH, str(tiny_corpus), str(s.index_dir)]),
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        notes.chmod(0o755)
+    assert run.stdout.strip() == "removed: [] skipped: ['notes/']", run.stderr
+    assert "skipping notes/: it cannot be read" in run.stderr
+    s, store = setup_index(tiny_corpus, tmp_path / "index", embedder)
+    assert sorted(store.documents()) == TINY
     store.close()
 
 

@@ -164,7 +164,7 @@ def test_a_100000_character_question_is_a_clear_error(assistant: Assistant) -> N
         assistant.ask("why " * 24_999 + "why?")
     # A question within the character limit but longer than the reader's window is refused too.
     with pytest.raises(QuestionError):
-        assistant.ask("why " + "x " * 450 + "?")  # under 1,000 characters, over 349 tokens
+        assistant.ask("why " + "x " * 450 + "?")  # under 1,000 characters, over 252 tokens
 
 
 def test_a_corpus_of_only_binary_or_empty_files_is_a_clear_error(tmp_path: Path, reader_model: str) -> None:
@@ -183,6 +183,31 @@ def test_a_missing_corpus_is_a_clear_error(tmp_path: Path, reader_model: str) ->
     a = Assistant(tmp_path / "nowhere", tmp_path / "index", reader_model=reader_model)
     with pytest.raises(CorpusError, match="does not exist"):
         a.ask("Who built the lighthouse?")
+
+
+def test_a_missing_corpus_leaves_no_index_folder_behind(tmp_path: Path, reader_model: str) -> None:
+    a = Assistant(tmp_path / "nowhere", tmp_path / "index", reader_model=reader_model)
+    with pytest.raises(CorpusError):
+        a.index()
+    assert not (tmp_path / "index").exists()
+
+
+def test_an_answer_never_cites_a_file_changed_after_it_was_indexed(tiny_corpus: Path, tmp_path: Path,
+                                                                   trained_reader_model: str) -> None:
+    """A long-lived Assistant (the chat, answer()) sees an edited or deleted file before citing it."""
+    a = Assistant(tiny_corpus, tmp_path / "index", reader_model=trained_reader_model, answer_threshold=0.0)
+    question = "Who was the last keeper of the lighthouse?"
+    assert a.ask(question).text == "Margaret Doyle"
+    path = tiny_corpus / "lighthouse.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "The last keeper, Margaret Doyle, left", "The last keeper, Arthur Pennington, left"), encoding="utf-8")
+    answer = a.ask(question)
+    assert answer.text == "Arthur Pennington"
+    check_cited(answer, tiny_corpus, a)
+    path.unlink()
+    answer = a.ask(question)
+    assert all(c.source != "lighthouse.txt" for c in candidates(answer))
+    assert "lighthouse.txt" not in a.documents()
 
 
 def test_errors_are_qa_errors(tmp_path: Path) -> None:

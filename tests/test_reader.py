@@ -349,6 +349,14 @@ def test_question_longer_than_the_window_is_an_error(reader: Reader) -> None:
         reader.run(question, [LIGHTHOUSE])
 
 
+def test_a_question_that_leaves_less_passage_than_the_stride_is_an_error(reader: Reader) -> None:
+    """Not the tokenizer's panic ("stride must be strictly less than max_len") on a long passage."""
+    question = "a " * 300 + "?"  # 301 tokens: room for 80 of the passage in a 384-token window, stride 128
+    with pytest.raises(QuestionError, match=r"tokens long; the reader reads at most 252"):
+        reader.run(question, [LIGHTHOUSE * 10])
+    reader.run("a " * 250 + "?", [LIGHTHOUSE * 10])  # at the limit, read in overlapping windows
+
+
 def test_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
     missing = tmp_path / "reader"
     with pytest.raises(ModelError) as info:

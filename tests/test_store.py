@@ -206,6 +206,36 @@ def test_rebuild_recovers_from_a_damaged_sqlite_file(index, embedder: Embedder) 
     assistant.store.close()
 
 
+def test_a_folder_that_is_not_a_qa_index_is_refused_and_left_alone(tmp_path: Path, index,
+                                                                     embedder: Embedder) -> None:
+    s, _ = index
+    spec = spec_of(s, embedder)
+    app = tmp_path / "webapp"
+    app.mkdir()
+    (app / MANIFEST_NAME).write_text('{"name": "my web app"}', encoding="utf-8")
+    with pytest.raises(IndexError_, match="not a qa index"):
+        Store.open(app, spec)
+    assert (app / MANIFEST_NAME).read_text(encoding="utf-8") == '{"name": "my web app"}'
+    assert sorted(p.name for p in app.iterdir()) == [MANIFEST_NAME]
+
+    other = tmp_path / "other-db"
+    other.mkdir()
+    db = sqlite3.connect(other / DB_NAME)
+    db.execute("CREATE TABLE customers(name TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(IndexError_, match="not a qa index"):
+        Store.open(other, spec)
+    db = sqlite3.connect(other / DB_NAME)
+    assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")] == ["customers"]
+    db.close()
+
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(IndexError_, match="is a file"):
+        Store.open(afile, spec)
+
+
 # ---- other settings ------------------------------------------------------------------------------
 
 def test_other_settings_are_detected_with_a_clear_message(index, embedder: Embedder) -> None:
