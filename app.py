@@ -3,7 +3,8 @@
     python app.py                     # serves seeds/ (or QA_CORPUS) on 127.0.0.1:7860 (QA_HOST, QA_PORT)
     qa serve --corpus DIR             # the same, through the CLI
 
-The models and the index are loaded once, at start, and shared by every user through Gradio's queue.
+The models and the index are loaded once, at start, and shared by every user: at most CONCURRENCY
+questions are read at once, from the API and the chat together; the others wait their turn.
 
 API (gradio_client): `/respond` takes a question and returns the reply as HTML and the answer as a
 dict (answer, score, confidence, source, title, start, end, context, alternatives, passages, error);
@@ -15,14 +16,16 @@ among the indexed documents and never opens a file by a path it was given, so `.
 and links out of the corpus (which the indexer never indexes) get a 404.
 
 Uploads (txt, md, html, pdf, docx) are refused when larger than `Settings.max_file_bytes` (20 MB by
-default; QA_MAX_FILE_BYTES), empty, binary, undecodable, or named to land outside the corpus
-folder; a refused file is not written and the index is left as it was.
+default; QA_MAX_FILE_BYTES), empty, binary, undecodable, named to land outside the corpus folder, or
+named like a file already there (an upload never replaces a document); a refused file is not written
+and the index is left as it was.
 """
 
 import html
 import os
 import re
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -59,7 +62,22 @@ CSS = """
 .qa-title { color: var(--body-text-color-subdued); }
 .qa-reply .qa-title::before { content: "· "; }
 .qa-docs .qa-title { display: block; word-break: normal; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* A question sent while the previous answer is still coming waits, locked, in the box: say so. */
+#qa-question textarea:disabled { opacity: .6; cursor: progress; }
+#qa-question:has(textarea:disabled)::after { content: "Waiting: this question is asked when the answer above is in.";
+  display: block; padding: .3em .8em 0; font-size: .85em; color: var(--body-text-color-subdued); }
+/* On a narrow screen the columns stack: the chat and its question box come first, the documents after. */
+@media (max-width: 767px) {  /* where Gradio's page narrows to 640px and the row would wrap */
+  #qa-layout { flex-direction: column; }
+  #qa-chat-column { order: -1; }
+}
 """
+QUESTION_PLACEHOLDER = "Ask a question about the documents, then press Enter"
+BUSY_PLACEHOLDER = "Answering… type your next question: it is asked when this answer is in"
+# Run in the browser the moment a question is sent, before any round trip: the box is locked until the
+# server has taken the question (and cleared the box), so nothing typed meanwhile can be wiped out.
+LOCK_QUESTION_JS = "(q) => ({__type__: 'update', interactive: !(q || '').trim()})"
+UNLOCK_QUESTION_JS = f"() => ({{__type__: 'update', interactive: true, placeholder: {QUESTION_PLACEHOLDER!r}}})"
 
 
 # ---- rendering a reply -------------------------------------------------------------------------
@@ -134,6 +152,21 @@ def _details(summary: str, body: str) -> str:
     return f"<details class='qa-details'><summary>{summary}</summary>{body}</details>"
 
 
+def abstention_verdict(best: Answer | None) -> str:
+    """What an abstention says: unsure when a candidate is likelier than no answer, else that there is none."""
+    # A span at 0.5 or more beats "no answer" and merely misses the (cautious) threshold: that is doubt,
+    # not a finding that the documents are silent.
+    if best is not None and best.score >= 0.5:
+        return "Not sure enough to answer: no candidate reaches the confidence threshold."
+    return "The documents do not answer this."
+
+
+def render_question(question: str) -> str:
+    """A question as the chat shows it: its text verbatim, never read as HTML."""
+    # The Chatbot renders messages as HTML (render_markdown=False; its own styles keep line breaks).
+    return html.escape(question.strip(), quote=False)
+
+
 def render_answer(answer: Answer, titles: dict[str, str] | None = None) -> str:
     """A reply as one HTML block: the answer, its confidence, citation and passage, then the details.
 
@@ -147,7 +180,7 @@ def render_answer(answer: Answer, titles: dict[str, str] | None = None) -> str:
         guess = (f"<p class='qa-candidate'>Best candidate, below the threshold: “{_esc(best.text)}” — "
                  f"{_link(best.source, best.start, best.end)} <span class='qa-meta'>(confidence {best.score:.2f})"
                  f"</span></p>" if best else "")
-        body = (f"<p class='qa-abstain'><strong>The documents do not answer this.</strong> "
+        body = (f"<p class='qa-abstain'><strong>{abstention_verdict(best)}</strong> "
                 f"<span class='qa-meta'>(no-answer confidence {answer.score:.2f})</span></p>{guess}"
                 f"<p>The closest passages:</p>{_passage_items(shown, titles)}")
         extra = (f"<p><strong>Candidate answers below the threshold</strong></p>{_candidate_items(answer.alternatives)}"
@@ -328,6 +361,9 @@ def check_upload(assistant, path: Path) -> tuple[str, bytes] | str:
     if size == 0:
         return "it is empty"
     data = path.read_bytes()
+    # Never replace a document: anyone with the page can upload, and a name is all an upload brings.
+    if target.exists() and target.read_bytes() != data:
+        return f"a document named {name} is already in the folder: rename the file to add it"
     doc = parse_document(name, Path(name).suffix.lower(), data, limit)
     if isinstance(doc, Skipped):
         return f"it {doc.reason}"
@@ -341,11 +377,15 @@ def add_documents(assistant, paths: list[str | Path], progress=None) -> str:
         checked = check_upload(assistant, Path(p))
         if isinstance(checked, str):
             lines.append(f"Refused {Path(p).name}: {checked}.")
+        elif any(name == checked[0] for name, _ in accepted):
+            lines.append(f"Refused {checked[0]}: another file of this upload has that name; rename one to add both.")
         else:
             accepted.append(checked)
     if accepted:
         for name, data in accepted:
-            atomic_write_bytes(assistant.settings.corpus / name, data)
+            target = assistant.settings.corpus / name
+            if not target.exists():  # else the same bytes are there already (check_upload)
+                atomic_write_bytes(target, data)
         report = assistant.index(progress=progress)
         skipped = {s.source: s.reason for s in report.skipped}
         docs = assistant.documents()
@@ -380,8 +420,9 @@ class ChatApp(gr.Blocks):
         kwargs.setdefault("ssr_mode", False)
         kwargs.setdefault("footer_links", ["api"])
         kwargs.setdefault("show_error", True)
-        # Gradio's own cap keeps huge uploads off the disk; smaller ones get our message (see check_upload).
-        kwargs.setdefault("max_file_size", 2 * assistant.settings.max_file_bytes)
+        # Gradio's cap is the app's limit, so that its refusal (a toast, before any upload) names the number
+        # the upload box's label gives; check_upload checks the size again for callers that bypass it.
+        kwargs.setdefault("max_file_size", assistant.settings.max_file_bytes)
         return super().launch(app_kwargs=app_kwargs, **kwargs)
 
 
@@ -394,20 +435,29 @@ def build_app(assistant) -> gr.Blocks:
     assistant.index()
     examples = example_questions(assistant)
 
+    # Questions read at once, by the API and the chat together. The chat's turns are not limited by the queue
+    # (they wait here instead), so that a question shows in the chat, and the box is free, the moment it is sent.
+    reading = threading.BoundedSemaphore(CONCURRENCY)
+
     def ask(question: str) -> tuple[str, dict]:
         """Answer a question from the documents: the reply as HTML, and the answer's fields as a dict."""
-        return reply(assistant, question)
+        with reading:
+            return reply(assistant, question)
 
-    def take_question(question: str, history: list):
+    def chat_turn(question: str, history: list):
+        """One exchange: the question, then its answer, appended to the history this event was given."""
+        # The box is locked from the moment of sending (LOCK_QUESTION_JS) until the first yield clears it, and a
+        # question sent while this runs waits in the box for it (trigger_mode="always_last"), so no other turn
+        # changes the history between the two yields: each answer lands under its own question, in order.
         if not (question or "").strip():
-            return question, history, ""
-        return "", [*history, {"role": "user", "content": question}], question
-
-    def answer_question(question: str, history: list):
-        if not question:
-            return history
-        html_reply, _ = reply(assistant, question)
-        return [*history, {"role": "assistant", "content": html_reply}]
+            yield gr.update(interactive=True), gr.skip()
+            return
+        asked = [*history, {"role": "user", "content": render_question(question)}]
+        yield gr.update(value="", interactive=True, placeholder=BUSY_PLACEHOLDER), asked
+        with reading:
+            html_reply, _ = reply(assistant, question)
+        yield (gr.update(interactive=True, placeholder=QUESTION_PLACEHOLDER),
+               [*asked, {"role": "assistant", "content": html_reply}])
 
     def upload(paths, progress=gr.Progress()):
         def report(done: int, total: int, source: str) -> None:
@@ -417,9 +467,8 @@ def build_app(assistant) -> gr.Blocks:
 
     with ChatApp(title="qa · ask your documents", analytics_enabled=False) as demo:
         demo.assistant = assistant
-        asked = gr.State("")
-        with gr.Row():
-            with gr.Column(scale=1, min_width=260):
+        with gr.Row(elem_id="qa-layout"):
+            with gr.Column(scale=1, min_width=260, elem_id="qa-documents-column"):
                 gr.Markdown(f"### Documents\n`{assistant.settings.corpus.name}/`")
                 docs = gr.HTML(documents_panel(assistant), elem_id="qa-documents")
                 files = gr.File(label=f"Add documents (txt, md, html, pdf, docx; up to "
@@ -427,18 +476,21 @@ def build_app(assistant) -> gr.Blocks:
                                 file_count="multiple", file_types=list(SUFFIXES), type="filepath",
                                 elem_id="qa-upload")
                 status = gr.Markdown(elem_id="qa-upload-status")
-            with gr.Column(scale=3):
+            with gr.Column(scale=3, elem_id="qa-chat-column"):
+                # Messages are HTML, not Markdown: replies are HTML blocks, questions escaped text (render_question).
                 chat = gr.Chatbot(label="Answers, cited from the documents", elem_id="qa-chat", height=560,
                                   latex_delimiters=[], feedback_options=None, sanitize_html=True,
-                                  buttons=["copy"])
-                question = gr.Textbox(placeholder="Ask a question about the documents, then press Enter",
-                                      show_label=False, elem_id="qa-question", max_lines=4, submit_btn=True)
+                                  render_markdown=False, buttons=["copy"])
+                # Focused on load: the document links would otherwise come first in the Tab order.
+                question = gr.Textbox(placeholder=QUESTION_PLACEHOLDER, show_label=False, elem_id="qa-question",
+                                      max_lines=4, submit_btn=True, autofocus=True)
                 if examples:
                     gr.Examples(examples=examples, inputs=question, label="Examples from these documents")
 
-        question.submit(take_question, [question, chat], [question, chat, asked], queue=False,
-                        api_visibility="private").then(
-            answer_question, [asked, chat], [chat], api_visibility="private", concurrency_id="ask")
+        question.submit(None, question, question, js=LOCK_QUESTION_JS, queue=False, api_visibility="private")
+        turn = question.submit(chat_turn, [question, chat], [question, chat], api_visibility="private",
+                               concurrency_limit=None, trigger_mode="always_last", show_progress_on=chat)
+        turn.failure(None, None, question, js=UNLOCK_QUESTION_JS, queue=False, api_visibility="private")
         gr.api(ask, api_name="respond", concurrency_id="ask")
         files.upload(upload, files, [status, docs, files], api_name="add_documents", concurrency_limit=1,
                      concurrency_id="index")

@@ -70,13 +70,19 @@ class Embedder:
         return int(dim)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text (sentence-transformers batches them sorted by length)."""
+        """Unit-length float32 vectors, one row per text, batched sorted by length."""
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._encode_lock:
-            vectors = self._model.encode(
-                texts, batch_size=self.batch_size, normalize_embeddings=True,
-                convert_to_numpy=True, show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        # Sorted here and encoded a batch per call, so that the lock is held one batch at a time: a question's
+        # query waits for one batch of an indexing run (about a second), not for all of it.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for at in range(0, len(order), self.batch_size):
+            rows = order[at:at + self.batch_size]
+            with self._encode_lock:
+                vectors[rows] = self._model.encode(
+                    [texts[i] for i in rows], batch_size=self.batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False,
+                )
+        return vectors

@@ -45,12 +45,14 @@ class Assistant:
     @property
     def store(self) -> Store:
         """The open index (opened, not refreshed, on first use)."""
+        if self._store is not None:  # without the lock, which indexing holds: questions go on meanwhile
+            return self._store
         with self._lock:
             if self._store is None:
-                self._store = open_store(self.settings, self.embedder)
-                self._retriever = Retriever(self._store, self.embedder, self.settings.retrieval,
-                                            self.settings.candidates, self.settings.dense_weight,
-                                            self.settings.min_score_ratio)
+                store = open_store(self.settings, self.embedder)
+                self._retriever = Retriever(store, self.embedder, self.settings.retrieval, self.settings.candidates,
+                                            self.settings.dense_weight, self.settings.min_score_ratio)
+                self._store = store  # last: a question that finds the store finds its retriever too
             return self._store
 
     def index(self, rebuild: bool = False, progress: Progress | None = None) -> IndexReport:
@@ -177,13 +179,14 @@ def _to_answer(span: Span, hit: Hit) -> tuple[Answer, Span]:
 
 
 def _distinct(candidates: list[tuple[Answer, Span]]) -> list[tuple[Answer, Span]]:
-    """Drop the same answer found again in an overlapping chunk (same file and offsets)."""
-    seen: set[tuple[str, int, int]] = set()
+    """Drop a candidate that overlaps a better one in the same file: the same answer found again in an
+    overlapping chunk, or another cut of it ("Laura Aron" or "Mrs" under "Mrs Laura Aron")."""
+    taken: dict[str | None, list[tuple[int, int]]] = {}
     kept = []
     for answer, span in candidates:
-        key = (answer.source, answer.start, answer.end)
-        if key not in seen:
-            seen.add(key)
+        ranges = taken.setdefault(answer.source, [])
+        if not any(answer.start < end and start < answer.end for start, end in ranges):
+            ranges.append((answer.start, answer.end))
             kept.append((answer, span))
     return kept
 

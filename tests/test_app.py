@@ -16,6 +16,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,6 +26,7 @@ import pytest
 
 from qa.config import PROJECT_ROOT
 from qa.pipeline import Assistant
+from qa.types import Answer
 
 if str(PROJECT_ROOT) not in sys.path:  # app.py lives at the repository root, outside the package
     sys.path.insert(0, str(PROJECT_ROOT))
@@ -143,10 +146,28 @@ def test_abstention_says_so_and_shows_the_closest_passages(tiny_corpus: Path, tm
                           answer_threshold=1.0)
     html, fields = app.reply(assistant, "When was the lighthouse built?")
     assert fields["abstained"] and fields["answer"] == "" and fields["error"] is None
-    assert "The documents do not answer this." in html
     assert fields["passages"] and "lighthouse.txt" in html
     best = fields["alternatives"][0]  # the reader's best span, shown as a candidate, not as the answer
     assert best["text"] and f"Best candidate, below the threshold: “{best['text']}”" in html
+    unsure = "Not sure enough to answer: no candidate reaches the confidence threshold."
+    assert (unsure if best["score"] >= 0.5 else "The documents do not answer this.") in html
+
+
+def test_abstention_is_unsure_when_a_candidate_beats_no_answer() -> None:
+    def abstention(best_score: float | None) -> Answer:
+        best = [Answer(text="Edwina Marsh", score=best_score, source="a.txt", start=0, end=12)] \
+            if best_score is not None else []
+        return Answer(text="", score=1.0 - (best_score or 0.0), alternatives=best)
+
+    unsure = "Not sure enough to answer: no candidate reaches the confidence threshold."
+    silent = "The documents do not answer this."
+    for score in (0.73, 0.5):  # likelier than no answer, below the threshold (0.7455)
+        html = app.render_answer(abstention(score))
+        assert unsure in html and silent not in html
+        assert "Best candidate, below the threshold: “Edwina Marsh”" in html and f"(confidence {score:.2f})" in html
+    for score in (0.49, None):  # no answer is likelier, or no candidate at all
+        html = app.render_answer(abstention(score))
+        assert silent in html and unsure not in html
 
 
 def test_the_chat_starts_without_a_reader_and_says_why(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -265,6 +286,115 @@ def test_browser_chat_cites_and_opens_the_document(served: Served) -> None:
     assert outside == [], f"the page fetched from outside 127.0.0.1: {outside}"
 
 
+@contextmanager
+def _page(url: str, width: int = 1280, height: int = 900) -> Iterator:
+    """A chromium page on the chat at `url`, its question box ready; it records the URLs it fetches."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) to run "
+                    "the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.fetched = []
+            page.on("request", lambda r: page.fetched.append(r.url))
+            page.goto(url, wait_until="load")
+            page.locator("#qa-question textarea").wait_for(timeout=60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def _messages(page) -> list[tuple[str, str]]:
+    """The chat's messages in order, as (role, text shown)."""
+    shown = page.locator("#qa-chat [data-testid='user'], #qa-chat [data-testid='bot']")
+    return [(m.get_attribute("data-testid"), _normal(m.inner_text())) for m in shown.all()]
+
+
+def _wait_for_replies(page, count: int, timeout: float = 120) -> None:
+    page.wait_for_function(f"document.querySelectorAll('#qa-chat .qa-reply').length >= {count}",
+                           timeout=timeout * 1000)
+
+
+LONG_QUESTION = ("Which Vice Mayor of Shanghai did the Chief Secretary meet, and what did they discuss about "
+                 "co-operation between the two cities in trade, finance and innovation? ") * 4
+
+
+def test_browser_questions_sent_in_quick_succession_are_each_answered_under_themselves(served: Served) -> None:
+    """The tour lost a question sent 0.05-0.15 s after another, or showed it the other question's answer."""
+    first, second = LONG_QUESTION, QUESTION  # the first takes a while to read
+    expected = {q: served.ask(q)[1] for q in (first, second)}
+    load = [served.client.submit(LONG_QUESTION, api_name="/respond") for _ in range(6)]  # other users
+    try:
+        with _page(served.url) as page:
+            box = page.locator("#qa-question textarea")
+            box.fill(first)
+            box.press("Enter")
+            time.sleep(0.1)
+            box.fill(second)  # Playwright waits while the box is locked, until the chat has taken the first
+            box.press("Enter")
+            # The first answer is still coming: the second question waits in the box, locked, and says so.
+            assert page.locator("#qa-chat .qa-reply").count() == 0
+            page.wait_for_function("document.querySelector('#qa-question textarea').disabled", timeout=5_000)
+            assert box.input_value() == second
+            note = page.evaluate("getComputedStyle(document.querySelector('#qa-question'), '::after').content")
+            assert "asked when the answer above is in" in note
+            page.screenshot(path=str(ARTIFACTS / "chat-waiting.png"))
+            _wait_for_replies(page, 2)
+            time.sleep(0.5)  # nothing more arrives
+            messages = _messages(page)
+            assert [role for role, _ in messages] == ["user", "bot", "user", "bot"], messages
+            assert [text for role, text in messages if role == "user"] == [_normal(first), _normal(second)]
+            for i, question in enumerate((first, second)):
+                reply = page.locator("#qa-chat .qa-reply").nth(i)
+                assert _normal(reply.locator(".qa-answer-text").inner_text()) == _normal(expected[question]["answer"])
+                assert reply.locator("a.qa-citation").inner_text().strip() == expected[question]["source"]
+            assert box.is_enabled() and box.input_value() == ""
+    finally:
+        for job in load:
+            job.result(timeout=300)
+
+
+def test_browser_shows_a_question_as_typed_never_as_markup(served: Served) -> None:
+    question = ("<img src=x onerror=alert(1)> <script>alert(2)</script> Who is the <b>Secretary</b> for "
+                "**Security** [here](javascript:alert(3)) & co?")
+    dialogs: list[str] = []
+    with _page(served.url) as page:
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        box = page.locator("#qa-question textarea")
+        box.fill(question)
+        box.press("Enter")
+        _wait_for_replies(page, 1)
+        shown = page.locator("#qa-chat [data-testid='user']").last
+        assert shown.inner_text() == question
+        assert shown.locator("img, script, b, strong, a").count() == 0
+        reply = page.locator("#qa-chat .qa-reply").last  # the reply's own HTML still renders
+        assert reply.locator("a.qa-citation, .qa-abstain").count() == 1 and reply.locator("details").count() == 1
+        time.sleep(0.5)
+    assert dialogs == []
+    assert not [u for u in page.fetched if urlsplit(u).path.endswith("/x")], "the question's <img> was loaded"
+
+
+def test_browser_question_box_has_focus_and_comes_first_on_a_phone(served: Served) -> None:
+    with _page(served.url) as page:  # a wide screen: the documents on the left, the chat on the right
+        focused = page.evaluate("document.activeElement.closest('#qa-question') !== null")
+        assert focused, "the question box has the focus on load"
+        page.keyboard.type(QUESTION)
+        page.keyboard.press("Enter")
+        _wait_for_replies(page, 1)
+        docs, chat = page.locator("#qa-documents").bounding_box(), page.locator("#qa-chat").bounding_box()
+        assert docs["x"] + docs["width"] <= chat["x"] and abs(docs["y"] - chat["y"]) < 200
+    with _page(served.url, 390, 844) as page:
+        page.evaluate("window.scrollTo(0, 0)")
+        box = page.locator("#qa-question textarea").bounding_box()
+        docs, chat = page.locator("#qa-documents").bounding_box(), page.locator("#qa-chat").bounding_box()
+        assert box["y"] + box["height"] <= 844, "the question box is on the first screen"
+        assert chat["y"] < box["y"] < docs["y"]
+        page.screenshot(path=str(ARTIFACTS / "phone.png"))
+
+
 # ---- the document view's paths -----------------------------------------------------------------
 
 def test_document_view_serves_only_indexed_documents(served: Served, corpus_with_link: Path) -> None:
@@ -320,8 +450,7 @@ def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served:
         "blob.txt": b"\x00\x01\x02binary\x00" * 50,  # binary
         "greek.txt": "\u039a\u03b1\u03bb\u03b7\u03bc\u03ad\u03c1\u03b1 \u03ba\u03cc\u03c3\u03bc\u03b5".encode("iso-8859-7"),  # not UTF-8
         "empty.md": b"",
-        "big.txt": b"word " * 1000,  # over the 4096-byte limit
-        "bakery.md": b"\x00\x00",  # would replace a good document with a binary one
+        "bakery.md": b"\x00\x00",  # would replace a good document (with a binary one)
     }
     for name, data in bad.items():
         (files / name).write_bytes(data)
@@ -333,7 +462,7 @@ def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served:
     message = _upload(upload_served, *(files / n for n in [*bad, "link.txt"]))
     for name in [*bad, "link.txt"]:
         assert f"Refused {name}" in message, message
-    assert "binary" in message and "UTF-8" in message and "empty" in message and "limit" in message
+    assert "binary" in message and "UTF-8" in message and "empty" in message
     assert assistant.documents() == before and assistant.store.generation() == generation
     assert not any((corpus / n).exists() for n in bad if n != "bakery.md")
     assert outside.read_text(encoding="utf-8") == "untouched"
@@ -359,6 +488,26 @@ def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served:
     assert page.status_code == 200 and "Edwina Marsh" in page.text
 
 
+def test_upload_cap_is_the_limit_the_upload_box_names(served: Served, tmp_path: Path) -> None:
+    """Gradio refuses a file over the limit before it is sent, naming the number the box's label gives."""
+    limit, corpus = served.assistant.settings.max_file_bytes, served.assistant.settings.corpus
+    before = sorted(corpus.iterdir())
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as out:
+        out.truncate(limit + 1)
+    with pytest.raises(ValueError, match=f"exceeds the maximum file size of {limit} bytes"):
+        _upload(served, big)
+    with _page(served.url) as page:
+        label = page.locator("#qa-upload").inner_text()
+        page.locator("#qa-upload input[type=file]").set_input_files(str(big))
+        toast = page.get_by_text("exceed the maximum allowed size")
+        toast.wait_for(timeout=10_000)
+        named = float(re.search(r"up to ([\d.]+) MB each", label).group(1))
+        capped = float(re.search(r"maximum allowed size of ([\d.]+) ?Mb", toast.inner_text()).group(1))
+        assert named == capped == limit / 2**20
+    assert sorted(corpus.iterdir()) == before
+
+
 def test_check_upload_refuses_names_that_leave_the_corpus(tiny_corpus: Path, tmp_path: Path,
                                                           reader_model: str) -> None:
     assistant = Assistant(corpus=tiny_corpus, index_dir=tmp_path / "index", reader_model=reader_model)
@@ -370,6 +519,36 @@ def test_check_upload_refuses_names_that_leave_the_corpus(tiny_corpus: Path, tmp
         assert isinstance(app.check_upload(assistant, path), str), name
     (tmp_path / "names" / "fine.txt").write_text("Some text.", encoding="utf-8")
     assert app.check_upload(assistant, tmp_path / "names" / "fine.txt") == ("fine.txt", b"Some text.")
+
+
+def test_check_upload_refuses_a_file_over_the_limit(tiny_corpus: Path, tmp_path: Path, reader_model: str) -> None:
+    """The chat's upload box never sends such a file (Gradio's cap is the same limit); other callers get this."""
+    assistant = Assistant(corpus=tiny_corpus, index_dir=tmp_path / "index", reader_model=reader_model,
+                          max_file_bytes=4096)
+    (tmp_path / "big.txt").write_bytes(b"word " * 820)
+    assert "over the limit of 4 KB" in app.check_upload(assistant, tmp_path / "big.txt")
+    (tmp_path / "fits.txt").write_bytes(b"word " * 819)
+    assert app.check_upload(assistant, tmp_path / "fits.txt") == ("fits.txt", b"word " * 819)
+
+
+def test_upload_never_replaces_a_document(upload_served: Served, tmp_path: Path) -> None:
+    assistant, corpus = upload_served.assistant, upload_served.assistant.settings.corpus
+    before, generation = dict(assistant.documents()), assistant.store.generation()
+    original = (corpus / "lighthouse.txt").read_bytes()
+    (tmp_path / "lighthouse.txt").write_text("The lighthouse was sold to Edwina Marsh in 1931.", encoding="utf-8")
+    message = _upload(upload_served, tmp_path / "lighthouse.txt")
+    assert message == ("- Refused lighthouse.txt: a document named lighthouse.txt is already in the folder: "
+                       "rename the file to add it.")
+    assert (corpus / "lighthouse.txt").read_bytes() == original
+    assert assistant.documents() == before and assistant.store.generation() == generation
+
+    # The same bytes again: nothing to replace, and the file is not written.
+    (tmp_path / "lighthouse.txt").write_bytes(original)
+    mtime = (corpus / "lighthouse.txt").stat().st_mtime_ns
+    message = _upload(upload_served, tmp_path / "lighthouse.txt")
+    assert message == "- lighthouse.txt is already in the corpus, unchanged.", message
+    assert (corpus / "lighthouse.txt").stat().st_mtime_ns == mtime
+    assert assistant.documents() == before and assistant.store.generation() == generation
 
 
 # ---- load --------------------------------------------------------------------------------------
