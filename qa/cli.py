@@ -74,6 +74,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer a question; without one, answer each line of standard input, the models loaded once."""
+    from qa.pipeline import clean_question
+
     assistant = _assistant(args)
     if args.question is not None:
         return _answer(assistant, args.question, args.json)
@@ -95,6 +97,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             return code
         if not question.strip():
             continue
+        question = clean_question(question)  # so that it can be echoed: no stray "\r" or undecodable bytes
         try:
             code = max(code, _answer(assistant, question, args.json, missing, echo=True))
         except QuestionError as exc:  # this question only; the next may be fine

@@ -81,7 +81,7 @@ class Assistant:
         """The question stripped, or QuestionError when it cannot be asked."""
         if not isinstance(question, str) or not question.strip():
             raise QuestionError("the question is empty: type a question about the documents")
-        question = " ".join(question.split())
+        question = clean_question(question)
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(f"the question is {len(question):,} characters long; "
                                 f"ask in at most {self.settings.max_question_chars:,}")
@@ -122,8 +122,8 @@ class Assistant:
         return answer
 
     def _read(self, question: str, hits: list[Hit]) -> Answer:
-        if not hits:
-            return Answer(text="", score=0.0)
+        if not hits:  # nothing to read: as sure of "no answer" as when nothing read holds a span
+            return Answer(text="", score=1.0)
         # A span this sure is rarely beaten by one in a passage ranked lower, so those are not read. The rule
         # leaves the threshold out, so that one reading serves every threshold (`qa eval --choose-threshold`).
         stop = self.settings.stop_confidence
@@ -170,6 +170,12 @@ class Assistant:
     def document_text(self, source: str) -> str | None:
         """The cleaned text of an indexed document (what answer offsets point into), or None."""
         return self.store.document_text(source)
+
+
+def clean_question(text: str) -> str:
+    """The question as it is asked: white space folded, and bytes that were not UTF-8 (which Python hands
+    over from a terminal or pipe as lone surrogates, and no tokenizer takes) replaced by "?"."""
+    return " ".join(text.encode("utf-8", "replace").decode("utf-8").split())
 
 
 def _to_answer(span: Span, hit: Hit) -> tuple[Answer, Span]:

@@ -118,7 +118,7 @@ def decode_spans(start_logits: np.ndarray, end_logits: np.ndarray, windows: Wind
                     continue
                 a, b = offsets[si][0], offsets[ei][1]
                 text = passages[p][a:b]
-                if not text.strip():
+                if not any(ch.isalnum() for ch in text):  # "." or ", -" alone is never an answer
                     continue
                 score = float(_sigmoid(calibration * (s[si] + e[ei])))
                 key = (p, a, b)

@@ -61,12 +61,16 @@ class Retriever:
         chunks = self.store.chunks([key for key, _ in fused])
         d_rank = {key: i + 1 for i, (key, _) in enumerate(dense)}
         b_rank = {key: i + 1 for i, (key, _) in enumerate(keyword)}
-        hits, seen = [], set()
+        by_text: dict[str, Hit] = {}  # in rank order; a copy's text is read once
         for key, score in fused:
-            if len(hits) == top_k:
-                break
-            if key in chunks and chunks[key].text not in seen:
-                seen.add(chunks[key].text)
-                hits.append(Hit(chunks[key], score, d_rank.get(key), b_rank.get(key)))
+            if key not in chunks:
+                continue
+            chunk, held = chunks[key], by_text.get(chunks[key].text)
+            if held is None and len(by_text) < top_k:
+                by_text[chunk.text] = Hit(chunk, score, d_rank.get(key), b_rank.get(key))
+            elif held is not None and (chunk.source, chunk.start) < (held.chunk.source, held.chunk.start):
+                # Copies score alike, so which came first is chance: cite the first file by name, every time.
+                by_text[chunk.text] = Hit(chunk, held.score, held.dense_rank, held.bm25_rank)
+        hits = list(by_text.values())
         # Passages far below the best seldom hold the answer, and each costs the reader as much as the best.
         return [h for h in hits if h.score >= self.min_score_ratio * hits[0].score]

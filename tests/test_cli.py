@@ -51,13 +51,17 @@ def test_ask_with_a_missing_reader_is_a_clear_error_that_shows_the_passages(caps
 
 def test_ask_without_a_question_answers_each_line_of_input(capsys, monkeypatch: pytest.MonkeyPatch,
                                                           tiny_corpus: Path, tmp_path: Path, reader_model: str) -> None:
-    lines = ["Who built the Old Harbour Lighthouse?", "", "   ", "why " * 300, "When did Rosen's Bakery open?"]
-    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    lines = ["Who built the Old Harbour Lighthouse?", "", "   ", "why " * 300, "When did Rosen's Bakery open?",
+             "Who owns the caf\xe9?\r"]
+    # As from a pipe: bytes, a Windows line end, and Latin-1 "é", which Python reads as a lone surrogate.
+    data = "\n".join(lines[:5]).encode() + b"\nWho owns the caf\xe9?\r\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="surrogateescape"))
     code, out, err = run(capsys, "ask", "--json", "--reader", reader_model, "--threshold", "0",
                          "--corpus", tiny_corpus, "--index-dir", tmp_path / "index")
     replies = [json.loads(line) for line in out.splitlines()]
-    assert [r["question"] for r in replies] == [lines[0], lines[3], lines[4]]  # blank lines are skipped
+    assert [r["question"] for r in replies] == [lines[0], lines[3].strip(), lines[4], "Who owns the caf??"]  # "é" became "?"
     assert "characters long" in replies[1]["error"] and replies[1]["text"] == ""
+    assert "error" not in replies[3]  # asked, not a traceback that ends the run
     for r in (replies[0], replies[2]):  # real answers, cited
         assert read_document(tiny_corpus, tiny_corpus / r["source"]).text[r["start"]:r["end"]] == r["text"]
     assert code == 2  # one question could not be asked; the others were answered

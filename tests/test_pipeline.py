@@ -163,6 +163,18 @@ def test_empty_question_is_a_clear_error(assistant: Assistant, question) -> None
         assistant.ask(question)
 
 
+def test_bytes_that_were_not_utf8_are_asked_not_crashed_on(assistant: Assistant) -> None:
+    """A Latin-1 terminal's "café" reaches Python as "caf\udce9", which no tokenizer takes."""
+    assert assistant.check_question("Who is the caf\udce9\r\n owner?") == "Who is the caf? owner?"
+    answer = assistant.ask("Who is the Secretary for Security? caf\udce9")
+    assert answer.abstained or answer.source
+
+
+def test_nothing_retrieved_is_a_sure_abstention(assistant: Assistant) -> None:
+    answer = assistant.read("Who is the Secretary for Security?", [])
+    assert answer.abstained and answer.score == 1.0  # the no-answer confidence, as for any abstention
+
+
 def test_a_100000_character_question_is_a_clear_error(assistant: Assistant) -> None:
     with pytest.raises(QuestionError, match=r"100,000 characters"):
         assistant.ask("why " * 24_999 + "why?")

@@ -50,6 +50,7 @@ def check_spans(spans, passages: list[str]) -> None:
     for sp in spans:
         assert passages[sp.passage][sp.start:sp.end] == sp.text
         assert sp.text and sp.text == sp.text.strip()
+        assert any(ch.isalnum() for ch in sp.text)  # never "." or "," alone
         assert 0.0 <= sp.score <= 1.0 and 0.0 <= sp.no_answer_score <= 1.0
     assert [sp.score for sp in spans] == sorted((sp.score for sp in spans), reverse=True)
     assert len({(sp.passage, sp.start, sp.end) for sp in spans}) == len(spans)
@@ -326,6 +327,7 @@ def test_threads_can_share_one_reader(reader: Reader) -> None:
 
 def test_an_empty_passage_gives_no_spans(reader: Reader) -> None:
     assert reader.run("Who built the lighthouse?", [""]) == []
+    assert reader.run("Who built the lighthouse?", ["... -- !? ;"]) == []
     spans = reader.run("Who built the lighthouse?", ["", LIGHTHOUSE], top_k=5)
     assert spans and all(sp.passage == 1 for sp in spans)
 
