@@ -146,11 +146,11 @@ class Store:
         else:
             built = json.loads(row[0])
             if built != asdict(spec):
-                held = db.execute("SELECT value FROM meta WHERE key='corpus'").fetchone()
+                held = _recorded_corpus(db, index_dir)
                 db.close()
                 diff = ", ".join(f"{k}: {built.get(k)!r} -> {v!r}" for k, v in asdict(spec).items() if built.get(k) != v)
                 raise IndexMismatchError(f"the index at {index_dir} was built with other settings ({diff})",
-                                         corpus=(index_dir / held[0]).resolve() if held else None)
+                                         corpus=held)
         store = cls(index_dir, spec, db, VectorIndex(spec.dimension), index_type)
         store._load_vectors()
         return store
@@ -293,8 +293,7 @@ class Store:
     def corpus(self) -> Path | None:
         """The corpus folder this index holds, or None when it has not recorded one."""
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key='corpus'").fetchone()
-        return (self.index_dir / row[0]).resolve() if row else None
+            return _recorded_corpus(self._db, self.index_dir)
 
     def record_corpus(self, corpus: Path) -> None:
         """Record the corpus folder this index holds, relative to the index: moving both together keeps it."""
@@ -467,6 +466,12 @@ class OtherCorpusError(IndexError_):
 
 class IndexDamagedError(IndexError_):
     """The index's database cannot be read: `qa index --rebuild` starts it afresh."""
+
+
+def _recorded_corpus(db: sqlite3.Connection, index_dir: Path) -> Path | None:
+    """The corpus folder recorded in the index (relative to it), or None."""
+    row = db.execute("SELECT value FROM meta WHERE key='corpus'").fetchone()
+    return (index_dir / row[0]).resolve() if row else None
 
 
 def _damaged_message(db_path: Path, index_dir: Path, exc: Exception) -> str:
