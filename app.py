@@ -152,11 +152,14 @@ def _details(summary: str, body: str) -> str:
     return f"<details class='qa-details'><summary>{summary}</summary>{body}</details>"
 
 
+UNSURE = 0.25  # the probability of being right from which an abstention says "not sure" rather than "not found"
+
+
 def abstention_verdict(best: Answer | None) -> str:
-    """What an abstention says: unsure when a candidate is likelier than no answer, else that there is none."""
-    # A span at 0.5 or more beats "no answer" and merely misses the (cautious) threshold: that is doubt,
-    # not a finding that the documents are silent.
-    if best is not None and best.score >= 0.5:
+    """What an abstention says: unsure when a candidate has a fair chance of being right, else that there is none."""
+    # A candidate right one time in four or more merely misses the threshold: that is doubt, not a finding
+    # that the documents are silent.
+    if best is not None and best.score >= UNSURE:
         return "Not sure enough to answer: no candidate reaches the confidence threshold."
     return "The documents do not answer this."
 
@@ -178,10 +181,10 @@ def render_answer(answer: Answer, titles: dict[str, str] | None = None) -> str:
         best = answer.alternatives[0] if answer.alternatives else None
         # The reader's best span stays in view, marked as such: the threshold is cautious by design.
         guess = (f"<p class='qa-candidate'>Best candidate, below the threshold: “{_esc(best.text)}” — "
-                 f"{_link(best.source, best.start, best.end)} <span class='qa-meta'>(confidence {best.score:.2f})"
+                 f"{_link(best.source, best.start, best.end)} <span class='qa-meta'>(probability {best.score:.2f})"
                  f"</span></p>" if best else "")
         body = (f"<p class='qa-abstain'><strong>{abstention_verdict(best)}</strong> "
-                f"<span class='qa-meta'>(no-answer confidence {answer.score:.2f})</span></p>{guess}"
+                f"</p>{guess}"
                 f"<p>The closest passages:</p>{_passage_items(shown, titles)}")
         extra = (f"<p><strong>Candidate answers below the threshold</strong></p>{_candidate_items(answer.alternatives)}"
                  + (f"<p><strong>More retrieved passages</strong></p>{_passage_items(rest, titles)}" if rest else ""))

@@ -28,7 +28,8 @@ def _quiet_libraries() -> None:
 def _settings(args: argparse.Namespace) -> dict:
     return {k: v for k, v in {
         "corpus": getattr(args, "corpus", None), "index_dir": getattr(args, "index_dir", None),
-        "reader_model": args.reader, "embedder_model": args.embedder, "retrieval": args.retrieval,
+        "reader_model": args.reader, "selector_model": args.selector, "embedder_model": args.embedder,
+        "retrieval": args.retrieval,
         "answer_threshold": args.threshold, "top_k": args.top_k,
         "host": getattr(args, "host", None), "port": getattr(args, "port", None),  # qa serve; checked there
     }.items() if v is not None}
@@ -141,7 +142,8 @@ def _answer(assistant, question: str, as_json: bool, missing: ModelError | None 
         print(json.dumps(out, ensure_ascii=False))
         return 0
     if answer.abstained:
-        print(f"The documents do not answer this (no-answer confidence {answer.score:.2f}).")
+        print(f"The documents do not answer this (the likeliest candidate is right with probability "
+              f"{answer.score:.2f}).")
         if answer.alternatives:  # what the reader found, for a user who judges the threshold too cautious
             best = answer.alternatives[0]
             print(f"  best candidate, below the threshold: {best.text!r} ({best.score:.2f}) in {best.source}")
@@ -326,10 +328,13 @@ def parser() -> argparse.ArgumentParser:
             sp.add_argument("--corpus", help="folder of documents (default: seeds/, or QA_CORPUS)")
             sp.add_argument("--index-dir", help="where the index lives (default: embeddings/, or QA_INDEX_DIR)")
         sp.add_argument("--reader", help="extractive QA model: a local folder or a hub name")
+        sp.add_argument("--selector", help="answer selector folder, trained for that reader; '' ranks by the "
+                                           "reader's own confidence")
         sp.add_argument("--embedder", help="sentence-transformers model: a local folder or a hub name")
         sp.add_argument("--retrieval", choices=("hybrid", "dense", "bm25"), help="how passages are found")
         sp.add_argument("--threshold", type=float,
-                        help="abstain when the answer's confidence against no answer is below this (0 always answers)")
+                        help="abstain when the likeliest answer's probability of being right is below this "
+                             "(0 always answers; with --reader-only, the reader's confidence against no answer)")
         sp.add_argument("--top-k", type=int, help="at most this many passages are read (qa search: shown)")
 
     sp = sub.add_parser("index", help="build or refresh the index")

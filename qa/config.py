@@ -23,6 +23,9 @@ class Settings:
     # Models: a local folder, the packaged embedder's name, or a hub name.
     embedder_model: str = "all-MiniLM-L6-v2"
     reader_model: str = str(PROJECT_ROOT / "models" / "reader")
+    # The answer selector, trained for that reader (a folder holding selector.json); empty ranks and
+    # thresholds the candidates by the reader's own confidence against no answer.
+    selector_model: str = str(PROJECT_ROOT / "models" / "selector")
     device: str = "cpu"
 
     # Chunking, in words; chunks follow sentence boundaries.
@@ -46,9 +49,10 @@ class Settings:
     doc_stride: int = 128
     max_answer_tokens: int = 30
     reader_batch_size: int = 16
+    spans_per_passage: int = 20  # the reader's best spans in each passage, the candidates the selector weighs
     alternatives: int = 4
-    # Below this confidence (a span's odds against no answer) the assistant abstains; None takes the
-    # reader's calibrated value, 0 always answers.
+    # Below this probability of being right the assistant abstains; None takes the selector's value (the
+    # reader's, without a selector), 0 always answers.
     answer_threshold: float | None = None
     # Passages are read best first, and reading stops once a span reaches this confidence; 1 reads them
     # all. Keep it at or above the threshold. Chosen on held-back SQuAD 2.0 articles and SQuAD train
@@ -106,6 +110,7 @@ class Settings:
         _whole(s, "doc_stride", 0, s.max_seq_len // 2, high_name="half of max_seq_len")
         _whole(s, "max_answer_tokens", 1)
         _whole(s, "reader_batch_size", 1)
+        _whole(s, "spans_per_passage", 1)
         _whole(s, "alternatives", 0)
         _whole(s, "max_question_chars", 1)
         _whole(s, "max_file_bytes", 1)

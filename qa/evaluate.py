@@ -200,7 +200,8 @@ class Prediction:
     text: str
     source: str | None
     retrieved: list[str]  # sources of the retrieved passages, best first
-    score: float | None = None  # the answer's score; for an abstention, 1 minus the best span's confidence
+    score: float | None = None  # the probability that the best candidate is right, answered or declined
+    best: str = ""  # the best candidate's text, answered or declined; "" when there was none
 
 
 def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
@@ -220,13 +221,40 @@ def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
             result[key] = retrieval[key]
     result["has_answer_f1"] = _pct([f1_score(p.text, p.question.answers) for p in answerable])
     result["no_answer_accuracy"] = _pct([float(p.text == "") for p in unanswerable])
+    result.update(selective(predictions))
     result["n"] = len(predictions)
     return result
 
 
+def risk_coverage(predictions: list[Prediction]) -> list[tuple[float, float, float]]:
+    """(threshold, coverage, exact-match precision) as a falling threshold answers one more question at a time.
+
+    Questions are taken by their best candidate's score, surest first; a question with no candidate is never
+    answered. Answering a question that has no answer is an error, as is any answer not an exact match.
+    """
+    scored = sorted(((p.score, exact_match(p.best, p.question.answers) if p.question.answerable else 0.0)
+                     for p in predictions if p.best and p.score is not None), key=lambda sc: -sc[0])
+    curve, right = [], 0.0
+    for k, (threshold, correct) in enumerate(scored, start=1):
+        right += correct
+        curve.append((threshold, k / len(predictions), right / k))
+    return curve
+
+
+def selective(predictions: list[Prediction], precision: float = 0.9) -> dict:
+    """Figures that compare rankers without a threshold: the area under the risk-coverage curve (AURC, the mean
+    risk over the coverages reached; lower is better) and the largest coverage whose precision is at least 90%."""
+    curve = risk_coverage(predictions)
+    if not curve:
+        return {"aurc": None, "coverage_at_90": None}
+    aurc = sum(1.0 - prec for _, _, prec in curve) / len(curve)
+    reached = [cov for _, cov, prec in curve if prec >= precision]
+    return {"aurc": round(100.0 * aurc, 2), "coverage_at_90": round(100.0 * max(reached, default=0.0), 2)}
+
+
 def at_threshold(predictions: list[Prediction], threshold: float) -> list[Prediction]:
     """The predictions as a higher threshold would give them: answers scored below it become abstentions."""
-    return [replace(p, text="", source=None, score=1.0 - p.score)
+    return [replace(p, text="", source=None)
             if p.text and p.score is not None and p.score < threshold else p for p in predictions]
 
 
@@ -263,8 +291,8 @@ def run_reader_only(reader, questions: list[Question], threshold: float | None =
         for q, spans in zip(group, results):
             best = spans[0] if spans else None
             keep = best is not None and best.answers(threshold)
-            score = None if best is None else best.confidence if keep else 1.0 - best.confidence
-            predictions.append(Prediction(q, best.text if keep else "", q.source, [q.source], score))
+            predictions.append(Prediction(q, best.text if keep else "", q.source, [q.source],
+                                          None if best is None else best.confidence, best.text if best else ""))
     return predictions
 
 
@@ -273,8 +301,9 @@ def run_pipeline(assistant, questions: list[Question], progress=None) -> list[Pr
     predictions = []
     for i, q in enumerate(questions):
         answer = assistant.ask(q.question)
+        best = answer.text or (answer.alternatives[0].text if answer.alternatives else "")
         predictions.append(Prediction(q, answer.text, answer.source, [h.chunk.source for h in answer.passages],
-                                      answer.score))
+                                      answer.score if best else None, best))
         if progress:
             progress(i + 1, len(questions))
     return predictions
@@ -314,7 +343,7 @@ def prediction_rows(predictions: list[Prediction], reading: bool = True) -> list
         q = p.question
         row = {"id": q.id, "question": q.question, "answers": list(q.answers), "source": q.source}
         if reading:
-            row.update(prediction=p.text, predicted_source=p.source, score=p.score,
+            row.update(prediction=p.text, predicted_source=p.source, score=p.score, best=p.best,
                        exact_match=exact_match(p.text, q.answers), f1=f1_score(p.text, q.answers))
         row.update(retrieved=p.retrieved, gold_rank=gold_rank(p))
         rows.append(row)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 from qa.config import Settings
 from qa.documents import TITLE_MAX_CHARS, document_title
 from qa.embedder import Embedder
 from qa.errors import CorpusError, QuestionError
+from qa.evidence import Candidate, gather
 from qa.indexer import IndexReport, Progress, changed_since_indexed, check_corpus, open_store, refresh
 from qa.reader import Reader
 from qa.retriever import Retriever
+from qa.selector import SELECTOR_FILE, Selector
 from qa.store import DocumentInfo, IndexDamagedError, OtherCorpusError, Store, delete_index
 from qa.types import Answer, Hit, Span
 
@@ -30,6 +31,7 @@ class Assistant:
         self.embedder = Embedder(s.embedder_model, s.device)
         self.reader = Reader(s.reader_model, s.device, s.max_seq_len, s.doc_stride, s.max_answer_tokens,
                              s.reader_batch_size)
+        self.selector = Selector(Path(s.selector_model) / SELECTOR_FILE, s.reader_model) if s.selector_model else None
         self._store: Store | None = None
         self._retriever: Retriever | None = None
         self._indexed = False  # refreshed once per Assistant; later changes come through `index()`
@@ -40,6 +42,8 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the models and open, building or refreshing, the index."""
         self.reader.warm_up()
+        if self.selector is not None:
+            self.selector.warm_up()
         self.index()
 
     @property
@@ -103,12 +107,15 @@ class Assistant:
     def ask(self, question: str) -> Answer:
         """Answer from the documents with an exact, cited span, or abstain with `text == ""`."""
         question = self.check_question(question)
-        self.reader.warm_up()  # a missing reader fails before any indexing work
+        self.reader.warm_up()  # a missing reader or selector fails before any indexing work
+        if self.selector is not None:
+            self.selector.warm_up()
         hits = self.retrieve(question)
         return self.read(question, hits)
 
     def read(self, question: str, hits: list[Hit]) -> Answer:
-        """Read the retrieved passages, best first, and rank the spans across documents by their confidence.
+        """Read the retrieved passages, best first, and rank their spans across documents by the probability
+        that each is right (the answer selector's).
 
         An answer never cites a file that changed after it was indexed: the index is refreshed and the
         question asked again. (Other changes to the folder are seen on `index()`.)
@@ -122,30 +129,38 @@ class Assistant:
         return answer
 
     def _read(self, question: str, hits: list[Hit]) -> Answer:
-        if not hits:  # nothing to read: as sure of "no answer" as when nothing read holds a span
-            return Answer(text="", score=1.0)
+        if not hits:  # nothing to read, so no candidate that could be right
+            return Answer(text="", score=0.0)
         # A span this sure is rarely beaten by one in a passage ranked lower, so those are not read. The rule
         # leaves the threshold out, so that one reading serves every threshold (`qa eval --choose-threshold`).
         stop = self.settings.stop_confidence
-        spans: list[Span] = []
-        for i, hit in enumerate(hits):
-            found = self.reader.run(question, [hit.chunk.text], top_k=4 * (self.settings.alternatives + 1))
-            spans += [replace(sp, passage=i) for sp in found]
-            if stop < 1.0 and any(sp.confidence >= stop for sp in found):
+        read: list[list[Span]] = []
+        for hit in hits:
+            read.append(self.reader.run(question, [hit.chunk.text], top_k=self.settings.spans_per_passage))
+            if stop < 1.0 and any(sp.confidence >= stop for sp in read[-1]):
                 break
-        # Ranked by the number that is shown and thresholded: a span against its own passage's no-answer.
-        ranked = sorted(spans, key=lambda sp: -sp.confidence)
-        candidates = _distinct([_to_answer(span, hits[span.passage]) for span in ranked])
-        threshold = self.settings.answer_threshold
-        threshold = self.reader.threshold if threshold is None else threshold
-        alternatives = [a for a, _ in candidates][: self.settings.alternatives + 1]
-        if not candidates or not candidates[0][1].answers(threshold):  # the surest span falls short
-            no_answer = 1.0 - candidates[0][1].confidence if candidates else 1.0
-            return Answer(text="", score=no_answer, alternatives=alternatives, passages=hits)
+        candidates = gather(hits, read)
+        if self.selector is not None:
+            probabilities = self.selector.probabilities(question, candidates, len(read))
+        else:  # the reader's own confidence against no answer ranks and decides
+            probabilities = [c.span.confidence for c in candidates]
+        ranked = sorted(zip(probabilities, range(len(candidates))), key=lambda pc: (-pc[0], pc[1]))
+        answers = _distinct([_to_answer(candidates[i], float(p)) for p, i in ranked])
+        alternatives = answers[: self.settings.alternatives + 1]
+        if not alternatives or alternatives[0].score < self.threshold:  # the likeliest falls short
+            return Answer(text="", score=alternatives[0].score if alternatives else 0.0,
+                          alternatives=alternatives, passages=hits)
         best = alternatives[0]
         best.alternatives = alternatives[1:]
         best.passages = hits
         return best
+
+    @property
+    def threshold(self) -> float:
+        """The probability below which the assistant abstains: the setting, else the selector's, else the reader's."""
+        if self.settings.answer_threshold is not None:
+            return self.settings.answer_threshold
+        return self.selector.threshold if self.selector is not None else self.reader.threshold
 
     # ---- the corpus --------------------------------------------------------------------------
 
@@ -178,22 +193,22 @@ def clean_question(text: str) -> str:
     return " ".join(text.encode("utf-8", "replace").decode("utf-8").split())
 
 
-def _to_answer(span: Span, hit: Hit) -> tuple[Answer, Span]:
-    chunk = hit.chunk
-    return Answer(text=span.text, score=span.confidence, source=chunk.source, start=chunk.start + span.start,
-                  end=chunk.start + span.end, context=chunk.text, context_start=chunk.start), span
+def _to_answer(candidate: Candidate, probability: float) -> Answer:
+    span, chunk = candidate.span, candidate.hit.chunk
+    return Answer(text=span.text, score=probability, source=chunk.source, start=chunk.start + span.start,
+                  end=chunk.start + span.end, context=chunk.text, context_start=chunk.start)
 
 
-def _distinct(candidates: list[tuple[Answer, Span]]) -> list[tuple[Answer, Span]]:
+def _distinct(answers: list[Answer]) -> list[Answer]:
     """Drop a candidate that overlaps a better one in the same file: the same answer found again in an
     overlapping chunk, or another cut of it ("Laura Aron" or "Mrs" under "Mrs Laura Aron")."""
     taken: dict[str | None, list[tuple[int, int]]] = {}
     kept = []
-    for answer, span in candidates:
+    for answer in answers:
         ranges = taken.setdefault(answer.source, [])
         if not any(answer.start < end and start < answer.end for start, end in ranges):
             ranges.append((answer.start, answer.end))
-            kept.append((answer, span))
+            kept.append(answer)
     return kept
 
 

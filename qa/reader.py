@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -123,9 +123,10 @@ def decode_spans(start_logits: np.ndarray, end_logits: np.ndarray, windows: Wind
                 score = float(_sigmoid(calibration * (s[si] + e[ei])))
                 key = (p, a, b)
                 if key not in best or best[key].score < score:
-                    best[key] = Span(text=text, start=a, end=b, score=score, no_answer_score=0.0, passage=p)
+                    best[key] = Span(text=text, start=a, end=b, score=score, no_answer_score=0.0, passage=p,
+                                     start_logit=float(s[si]), end_logit=float(e[ei]))
     spans = sorted(best.values(), key=lambda sp: -sp.score)[:top_k]
-    return [Span(sp.text, sp.start, sp.end, sp.score, no_answer[sp.passage], sp.passage) for sp in spans]
+    return [replace(sp, no_answer_score=no_answer[sp.passage]) for sp in spans]
 
 
 class Reader:

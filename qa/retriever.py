@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from qa.config import Settings
 from qa.embedder import Embedder
 from qa.store import Store
@@ -59,18 +61,19 @@ class Retriever:
         # Twice as many as needed: a copy of a file gives chunks of the same text, read once.
         fused = fuse([dense, keyword], weights)[:2 * top_k]
         chunks = self.store.chunks([key for key, _ in fused])
-        d_rank = {key: i + 1 for i, (key, _) in enumerate(dense)}
-        b_rank = {key: i + 1 for i, (key, _) in enumerate(keyword)}
+        d_rank = {key: (i + 1, s) for i, (key, s) in enumerate(dense)}
+        b_rank = {key: (i + 1, s) for i, (key, s) in enumerate(keyword)}
         by_text: dict[str, Hit] = {}  # in rank order; a copy's text is read once
         for key, score in fused:
             if key not in chunks:
                 continue
             chunk, held = chunks[key], by_text.get(chunks[key].text)
             if held is None and len(by_text) < top_k:
-                by_text[chunk.text] = Hit(chunk, score, d_rank.get(key), b_rank.get(key))
+                (dr, ds), (br, bs) = d_rank.get(key, (None, None)), b_rank.get(key, (None, None))
+                by_text[chunk.text] = Hit(chunk, score, dr, br, ds, bs)
             elif held is not None and (chunk.source, chunk.start) < (held.chunk.source, held.chunk.start):
                 # Copies score alike, so which came first is chance: cite the first file by name, every time.
-                by_text[chunk.text] = Hit(chunk, held.score, held.dense_rank, held.bm25_rank)
+                by_text[chunk.text] = replace(held, chunk=chunk)
         hits = list(by_text.values())
         # Passages far below the best seldom hold the answer, and each costs the reader as much as the best.
         return [h for h in hits if h.score >= self.min_score_ratio * hits[0].score]

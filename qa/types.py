@@ -36,6 +36,8 @@ class Hit:
     score: float  # the fused score, in [0, 1]
     dense_rank: int | None = None
     bm25_rank: int | None = None
+    dense_score: float | None = None  # cosine similarity to the question
+    bm25_score: float | None = None  # the raw BM25 score
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class Span:
     score: float  # in [0, 1], comparable across passages
     no_answer_score: float  # the passage's probability that it holds no answer
     passage: int  # index of the passage in the reader's input
+    start_logit: float = 0.0  # the model's raw logits for the span's first and last token
+    end_logit: float = 0.0
 
     @property
     def confidence(self) -> float:
@@ -69,7 +73,9 @@ class Answer:
     """The public result of a question: an exact, cited span, or an abstention (`text == ""`)."""
 
     text: str
-    score: float  # the span's confidence against no answer; for an abstention, 1 minus the best span's
+    # The probability that the answer is right (the answer selector's); for an abstention, that of the best
+    # candidate, which stays first among the alternatives. Higher always means more likely right.
+    score: float
     source: str | None = None
     start: int | None = None
     end: int | None = None
@@ -85,5 +91,5 @@ class Answer:
 
     @property
     def abstained(self) -> bool:
-        """True when no span cleared the no-answer threshold."""
+        """True when no candidate was likely enough to be right to be given as the answer."""
         return self.text == ""

@@ -234,8 +234,9 @@ def test_run_reader_only_reads_each_gold_paragraph(reader_model: str) -> None:
         assert p.retrieved == [p.question.source]
     strict = ev.run_reader_only(reader, squad.questions, threshold=1.0)
     assert all(p.text == "" for p in strict)
-    # An answer's score is its confidence; an abstention's is 1 minus the confidence it fell short with.
-    assert [round(s.score, 6) for s in strict] == [round(1 - p.score, 6) for p in predictions]
+    # A score is the best span's confidence, answered or declined, and the declined span is kept as `best`.
+    assert [s.score for s in strict] == [p.score for p in predictions]
+    assert [s.best for s in strict] == [p.text for p in predictions]
     # Reading at a threshold gives what thresholding the never-abstaining predictions gives.
     cut = sorted(p.score for p in predictions)[len(predictions) // 2]
     assert [p.text for p in ev.run_reader_only(reader, squad.questions, threshold=cut)] == [
@@ -255,7 +256,7 @@ def test_threshold_maximises_f1_when_answering_at_or_above_it() -> None:
     assert t == pytest.approx(0.8)
     chosen = ev.at_threshold(predictions, t)
     assert [p.text for p in chosen] == ["Avery", "1954", "", "", ""]
-    assert chosen[2].source is None and chosen[2].score == pytest.approx(0.3)  # 1 minus the confidence
+    assert chosen[2].source is None and chosen[2].score == pytest.approx(0.7)  # its best candidate's, kept
     assert ev.score(chosen, reader_only=True)["f1"] == 100.0
     assert ev.choose_threshold([said(1, "Avery", 0.5, ("Avery",)), said(2, "x", 0.4, ())]) == pytest.approx(0.5)
     # Ties go to the lowest threshold: a set best answered whole gets 0, not its lowest score.
@@ -281,12 +282,33 @@ def test_threshold_can_decline_every_answer() -> None:
 def test_prediction_rows_hold_gold_answer_scores_and_gold_rank() -> None:
     asked = Question("q1", "Who built it?", ("Thomas Avery",), "a.txt")
     unanswerable = Question("q2", "Who is the mayor?", (), None)
-    rows = ev.prediction_rows([Prediction(asked, "Avery", "b.txt", ["b.txt", "a.txt"], 0.62),
+    rows = ev.prediction_rows([Prediction(asked, "Avery", "b.txt", ["b.txt", "a.txt"], 0.62, "Avery"),
                                Prediction(unanswerable, "", None, ["a.txt"])])
     assert rows[0] == {"id": "q1", "question": "Who built it?", "answers": ["Thomas Avery"], "source": "a.txt",
-                       "prediction": "Avery", "predicted_source": "b.txt", "score": 0.62, "exact_match": 0.0,
+                       "prediction": "Avery", "predicted_source": "b.txt", "score": 0.62, "best": "Avery", "exact_match": 0.0,
                        "f1": pytest.approx(2 / 3), "retrieved": ["b.txt", "a.txt"], "gold_rank": 2}
     assert rows[1]["exact_match"] == 1.0 and rows[1]["gold_rank"] is None  # a right abstention
     retrieval = ev.prediction_rows([Prediction(asked, "", None, ["a.txt"])], reading=False)
     assert retrieval == [{"id": "q1", "question": "Who built it?", "answers": ["Thomas Avery"], "source": "a.txt",
                           "retrieved": ["a.txt"], "gold_rank": 1}]
+
+
+def test_risk_coverage_takes_the_surest_first_and_counts_answered_unanswerables_as_errors() -> None:
+    def said(i: int, best: str, score: float | None, answers: tuple[str, ...]) -> Prediction:
+        return Prediction(Question(str(i), "?", answers, None), "", None, [], score, best)
+
+    predictions = [said(1, "Avery", 0.9, ("Avery",)), said(2, "red", 0.8, ()), said(3, "1954", 0.7, ("1954",)),
+                   said(4, "blue", 0.2, ("green",)), said(5, "", None, ("Paris",))]  # no candidate: never answered
+    curve = ev.risk_coverage(predictions)
+    assert [(t, c) for t, c, _ in curve] == [(0.9, 0.2), (0.8, 0.4), (0.7, 0.6), (0.2, 0.8)]
+    assert [p for _, _, p in curve] == pytest.approx([1.0, 0.5, 2 / 3, 0.5])
+    figures = ev.selective(predictions)
+    assert figures["aurc"] == pytest.approx(round(100 * (0 + 0.5 + 1 / 3 + 0.5) / 4, 2))
+    assert figures["coverage_at_90"] == 20.0  # only the surest question keeps 90% precision
+    # A better ranking of the same answers has a lower AURC and a higher coverage at 90%.
+    reranked = [said(1, "Avery", 0.9, ("Avery",)), said(3, "1954", 0.8, ("1954",)), said(2, "red", 0.7, ()),
+                said(4, "blue", 0.2, ("green",)), said(5, "", None, ("Paris",))]
+    better = ev.selective(reranked)
+    assert better["aurc"] < figures["aurc"] and better["coverage_at_90"] == 40.0
+    assert ev.selective([said(1, "", None, ("x",))]) == {"aurc": None, "coverage_at_90": None}
+    assert set(ev.score(predictions, reader_only=True)) >= {"aurc", "coverage_at_90"}
