@@ -299,15 +299,18 @@ def eval_rate(folder: Path, args, device: str, n: int) -> float:
     return len(questions) / (time.perf_counter() - t)
 
 
-def time_steps(args, device: str, s_tok, t_tok, s_feats, t_feats, maps, feat_seconds: float) -> dict:
-    """Measured rates of each stage on this sample, and the full run they project (--full-windows windows)."""
+def time_steps(args, device: str, s_tok, t_tok, s_feats, t_feats, maps, data_seconds: tuple[float, float]) -> dict:
+    """Measured rates of each stage on this sample, and the full run they project (--full-windows windows).
+
+    `data_seconds`: loading the examples (the whole data, whatever the sample) and windowing the sample."""
     import torch
     from transformers import AutoModelForQuestionAnswering
 
     steps = args.time_steps
     teacher = load_teacher(args.teacher, device)
     t_args = teacher_settings(args)
-    rates = {"featurisation windows/s (both tokenizers, this sample)": len(s_feats) / max(1e-9, feat_seconds),
+    load_seconds, window_seconds = data_seconds  # the sample was windowed by one process (see main)
+    rates = {"windowing windows/s per worker (both tokenizers)": len(s_feats) / max(1e-9, window_seconds),
              "teacher training windows/s": step_rate(teacher, t_feats, t_args, device, steps)}
     t = time.perf_counter()
     targets = teacher_logits(teacher, t_feats, *maps, s_feats.input_ids.shape[1], device, args.infer_batch)
@@ -327,7 +330,9 @@ def time_steps(args, device: str, s_tok, t_tok, s_feats, t_feats, maps, feat_sec
     n = args.full_windows
     dev_questions = 10_570 * 2 + 7_520 + 1_250  # v1.1 twice (never abstaining, at the threshold), v2 half, held out
     projected = {
-        "data (both tokenizers)": n / rates["featurisation windows/s (both tokenizers, this sample)"],
+        "data: loading the examples": load_seconds,
+        "data: windows for both tokenizers": n / (rates["windowing windows/s per worker (both tokenizers)"]
+                                                   * max(1, args.full_workers)),
         "teacher training": n * args.teacher_epochs / rates["teacher training windows/s"],
         "teacher logits": n / rates["teacher inference windows/s"],
         "student training": n * args.epochs / rates["student training windows/s"],
@@ -403,8 +408,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(t_tok, "is_fast", False):
         raise SystemExit(f"the teacher at {args.teacher} has no fast tokenizer (character offsets are needed)")
 
+    args.full_workers = args.workers
+    if args.time_steps:  # window the sample in one process, so that its rate is one worker's
+        args.workers = 1
     t = time.perf_counter()  # forks: before CUDA starts
     loaded = tr.load_training_data(args, s_tok)
+    load_seconds = time.perf_counter() - t
     s_feats, data, calib_articles, stats = tr.build_features(args, s_tok, loaded)
     examples = window_examples(loaded[0], data, s_feats)
     t_len = args.max_seq_len + args.teacher_extra_tokens
@@ -424,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     if args.time_steps:
-        figures["time_steps"] = time_steps(args, device, s_tok, t_tok, s_feats, t_feats, maps, feat_seconds)
+        figures["time_steps"] = time_steps(args, device, s_tok, t_tok, s_feats, t_feats, maps,
+                                           (load_seconds, feat_seconds - load_seconds))
         write_figures(args, figures)
         return 0
 
