@@ -303,6 +303,9 @@ class Features:
     start_positions: np.ndarray  # int64
     end_positions: np.ndarray
     example: np.ndarray  # window -> example index
+    # window -> token -> (start, end) character offsets in the passage, (-1, -1) outside it: what
+    # scripts/distill_reader.py needs to map a teacher's windows onto these
+    offsets: np.ndarray | None = None  # (n, max_seq_len, 2) int32
 
     def __len__(self) -> int:
         return len(self.start_positions)
@@ -311,7 +314,7 @@ class Features:
 def featurize_examples(tokenizer, examples: list[Example], max_seq_len: int, stride: int,
                        chunk: int = 2000) -> Features:
     """Windows of every example through qa.reader.featurize, labelled through qa.reader.answer_positions."""
-    ids, mask, types, starts, ends, owner = [], [], [], [], [], []
+    ids, mask, types, starts, ends, owner, chars = [], [], [], [], [], [], []
     for c in range(0, len(examples), chunk):
         group = examples[c:c + chunk]
         win = featurize(tokenizer, [e.question for e in group], [e.context for e in group], max_seq_len, stride)
@@ -324,16 +327,20 @@ def featurize_examples(tokenizer, examples: list[Example], max_seq_len: int, str
         for w, offsets in enumerate(win.offsets):
             e = group[win.passage[w]]
             s, t = (0, 0) if e.start is None else answer_positions(offsets, e.start, e.end)
+            row = np.full((max_seq_len, 2), -1, dtype=np.int32)
+            row[:len(offsets)] = [o if o is not None else (-1, -1) for o in offsets]
+            chars.append(row)
             starts.append(s)
             ends.append(t)
             owner.append(c + win.passage[w])
     return Features(np.concatenate(ids), np.concatenate(mask), np.concatenate(types) if types else None,
                     np.asarray(starts, dtype=np.int64), np.asarray(ends, dtype=np.int64),
-                    np.asarray(owner, dtype=np.int64))
+                    np.asarray(owner, dtype=np.int64), np.stack(chars))
 
 
 _POOL: tuple = ()  # (tokenizer, examples, max_seq_len, stride), inherited by forked workers
-_FIELDS = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions", "example")
+_FIELDS = ("input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions", "example",
+           "offsets")
 
 
 def _featurize_job(span: tuple[int, int]) -> tuple:
@@ -377,8 +384,19 @@ def drop_long_questions(tokenizer, examples: list[Example], max_seq_len: int) ->
 
 # ---- training ------------------------------------------------------------------------------------
 
-def train(model, feats: Features, args, device: str) -> dict:
-    """AdamW with linear warm-up and decay, bf16 autocast on CUDA; returns timing and loss figures."""
+def span_loss(out, start_positions, end_positions):
+    """The gold loss: the mean of the start and end positions' cross-entropies."""
+    import torch
+
+    ce = torch.nn.functional.cross_entropy
+    return (ce(out.start_logits.float(), start_positions) + ce(out.end_logits.float(), end_positions)) / 2
+
+
+def train(model, feats: Features, args, device: str, loss_fn=None) -> dict:
+    """AdamW with linear warm-up and decay, bf16 autocast on CUDA; returns timing and loss figures.
+
+    `loss_fn(out, start_positions, end_positions, idx)`, if given, replaces span_loss (idx: the batch's
+    window indices, on the device)."""
     import torch
 
     n = len(feats)
@@ -421,8 +439,8 @@ def train(model, feats: Features, args, device: str) -> dict:
             batch = {k: v[idx, :cut].long() for k, v in tensors.items()}
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                 out = model(**batch)
-            ce = torch.nn.functional.cross_entropy
-            loss = (ce(out.start_logits.float(), start_pos[idx]) + ce(out.end_logits.float(), end_pos[idx])) / 2
+            gold = (start_pos[idx], end_pos[idx])
+            loss = span_loss(out, *gold) if loss_fn is None else loss_fn(out, *gold, idx)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
@@ -604,20 +622,20 @@ def eval_commands(args) -> list[str]:
             f"{pre} ../shared/data/squad/dev-v2.0.json.gz --reader-only --split report{limit} --json"]
 
 
-LOCATION_FLAGS = {"--base", "--squad-dir", "--out", "--split-out", "--workers", "--part-bytes"}
+LOCATION_FLAGS = frozenset({"--base", "--squad-dir", "--out", "--split-out", "--workers", "--part-bytes"})
 
 
-def command_here(argv: list[str]) -> str:
+def command_here(argv: list[str], script: str = "train_reader.py", flags: frozenset = LOCATION_FLAGS) -> str:
     """The training command with the flags that only say where files are dropped, writing models/reader."""
     kept, skip = [], False
     for a in argv:
         if skip:
             skip = False
-        elif a.split("=")[0] in LOCATION_FLAGS:
+        elif a.split("=")[0] in flags:
             skip = "=" not in a
         elif a != "--overwrite":
             kept.append(a)
-    return "python scripts/train_reader.py " + shlex.join(kept + ["--out", "models/reader"])
+    return f"python scripts/{script} " + shlex.join(kept + ["--out", "models/reader"])
 
 
 # ---- carrying files to and from the GPU machine --------------------------------------------------
@@ -655,8 +673,9 @@ def copy_squad(source: Path, dest: Path) -> None:
     log(f"copied SQuAD from {source} to {dest}")
 
 
-def split_folder(folder: Path, dest: Path, part_bytes: int = PART_BYTES) -> list[Path]:
-    """Tar `folder`'s files and cut the tar into parts of at most `part_bytes`, plus a sha256 file."""
+def split_folder(folder: Path, dest: Path, part_bytes: int = PART_BYTES, name: str = PARTS_NAME) -> list[Path]:
+    """Tar `folder`'s files and cut the tar into parts of at most `part_bytes` (`name`.partNN), plus a sha256
+    file (`name`.sha256)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for f in sorted(folder.iterdir()):
@@ -669,22 +688,22 @@ def split_folder(folder: Path, dest: Path, part_bytes: int = PART_BYTES) -> list
     dest.mkdir(parents=True, exist_ok=True)
     parts = []
     for i in range(0, max(1, len(data)), part_bytes):
-        path = dest / f"{PARTS_NAME}.part{i // part_bytes:02d}"
+        path = dest / f"{name}.part{i // part_bytes:02d}"
         path.write_bytes(data[i:i + part_bytes])
         parts.append(path)
     digest = hashlib.sha256(data).hexdigest()
-    (dest / f"{PARTS_NAME}.sha256").write_text(f"{digest}  {PARTS_NAME}\n", encoding="utf-8")
+    (dest / f"{name}.sha256").write_text(f"{digest}  {name}\n", encoding="utf-8")
     log(f"split {folder} into {len(parts)} part(s) of at most {part_bytes} bytes in {dest}")
     return parts
 
 
-def join_parts(parts_dir: Path, dest: Path) -> None:
+def join_parts(parts_dir: Path, dest: Path, name: str = PARTS_NAME) -> None:
     """Rebuild the folder that split_folder cut up, checking its sha256."""
-    parts = sorted(parts_dir.glob(f"{PARTS_NAME}.part*"))
+    parts = sorted(parts_dir.glob(f"{name}.part*"))
     if not parts:
-        raise SystemExit(f"no {PARTS_NAME}.part* files in {parts_dir}")
+        raise SystemExit(f"no {name}.part* files in {parts_dir}")
     data = b"".join(p.read_bytes() for p in parts)
-    want = (parts_dir / f"{PARTS_NAME}.sha256").read_text(encoding="utf-8").split()[0]
+    want = (parts_dir / f"{name}.sha256").read_text(encoding="utf-8").split()[0]
     if hashlib.sha256(data).hexdigest() != want:
         raise SystemExit(f"the parts in {parts_dir} do not add up to the tar that was split (sha256 differs)")
     dest.mkdir(parents=True, exist_ok=True)
@@ -712,8 +731,13 @@ def git_commit() -> str:
 # ---- main ----------------------------------------------------------------------------------------
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """This script's options."""
+    return build_parser().parse_args(argv)
+
+
+def build_parser(description: str = __doc__.split("\n\n")[0]) -> argparse.ArgumentParser:
+    """The options of this script, which scripts/distill_reader.py extends."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--base", help="MiniLM body: a folder (see --export-base); default: the packaged model")
     p.add_argument("--squad-dir", type=Path, default=ROOT.parent / "shared" / "data" / "squad",
                    help="folder of the gzipped SQuAD files")
@@ -760,7 +784,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     e.add_argument("--eval-limit", type=int, default=0, help="a reproducible sample of each evaluation set")
     e.add_argument("--eval-batch", type=int, default=256, help="questions and windows per reader batch")
     e.add_argument("--no-eval", action="store_true", help="skip the dev-set evaluation (the threshold is still chosen)")
-    return p.parse_args(argv)
+    return p
 
 
 def load_training_data(args, tokenizer) -> tuple[dict[str, list[Example]], list[dict], dict]:
@@ -790,9 +814,11 @@ def load_training_data(args, tokenizer) -> tuple[dict[str, list[Example]], list[
     return sources, v2_calib, stats
 
 
-def build_features(args, tokenizer) -> tuple[Features, dict, list[dict], dict]:
-    """All training windows, counts per source, the calibration articles and disambiguation counts."""
-    sources, calib_articles, stats = load_training_data(args, tokenizer)
+def build_features(args, tokenizer, loaded: tuple | None = None) -> tuple[Features, dict, list[dict], dict]:
+    """All training windows, counts per source, the calibration articles and disambiguation counts.
+
+    `loaded` is what load_training_data returned, when the caller needs the examples too."""
+    sources, calib_articles, stats = loaded or load_training_data(args, tokenizer)
     parts, data = [], {}
     for name, examples in sources.items():
         if examples:
@@ -874,6 +900,24 @@ def main(argv: list[str] | None = None) -> int:
     model = AutoModelForQuestionAnswering.from_pretrained(base, dtype=torch.float32).to(device)
     result = train(model, feats, args, device)
     del feats
+    finish_reader(args, argv, model, tokenizer, device, result,
+                  {"data": data, "stats": stats, "calib_articles": calib_articles, "feat_seconds": feat_seconds})
+    return 0
+
+
+def finish_reader(args, argv: list[str], model, tokenizer, device: str, result: dict, built: dict,
+                  provenance_extra: dict | None = None, card_extra: str = "", script: str = "train_reader.py",
+                  location_flags: frozenset = frozenset()) -> dict:
+    """Save a trained reader into --out in fp16, choose its threshold, evaluate it, write qa_reader.json
+    and the model card, and split it into --split-out; returns the provenance written.
+
+    `built`: data, stats, calib_articles and feat_seconds from the data building; `script` and
+    `location_flags` (besides LOCATION_FLAGS) shape the commands the card gives."""
+    import torch
+
+    smoke = bool(args.limit_train or args.max_steps)
+    device_name = torch.cuda.get_device_name(0) if device.startswith("cuda") else f"CPU ({os.cpu_count()} cores)"
+    data, stats, calib_articles, feat_seconds = (built[k] for k in ("data", "stats", "calib_articles", "feat_seconds"))
     args.out.mkdir(parents=True, exist_ok=True)
     model.half().save_pretrained(args.out)
     tokenizer.save_pretrained(args.out)
@@ -894,21 +938,21 @@ def main(argv: list[str] | None = None) -> int:
         "data_sha256": {n: sha256_file(args.squad_dir / n) for n in SQUAD_FILES[:3]},
         "training": settings | result, "data": data, "scores": scores,
         "device": device_name, "torch": torch.__version__, "commit": commit,
-    }
+    } | (provenance_extra or {})
     (args.out / CALIBRATION_FILE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
     cfg = json.loads((args.out / "config.json").read_text(encoding="utf-8"))
     info = {"args": settings, "smoke": smoke, "architecture": ", ".join(cfg.get("architectures") or []),
-            "command": f"{Path(sys.executable).name} scripts/train_reader.py " + shlex.join(argv),
-            "command_here": command_here(argv), "data": data, "disambiguation": stats,
+            "command": f"{Path(sys.executable).name} scripts/{script} " + shlex.join(argv),
+            "command_here": command_here(argv, script, LOCATION_FLAGS | location_flags), "data": data, "disambiguation": stats,
             "device_name": device_name, "train": result, "feat_seconds": feat_seconds,
             "date": time.strftime("%Y-%m-%d"), "commit": commit,
             "calibration": {"n": calib_n, "articles": len(calib_articles), "f1": chosen["f1"]},
             "threshold": chosen["threshold"], "scores": scores, "eval_commands": eval_commands(args)}
-    (args.out / "README.md").write_text(model_card(info), encoding="utf-8")
+    (args.out / "README.md").write_text(model_card(info) + card_extra, encoding="utf-8")
     if args.split_out:
         split_folder(args.out, args.split_out, args.part_bytes)
     log(f"done: {args.out}")
-    return 0
+    return provenance
 
 
 if __name__ == "__main__":
