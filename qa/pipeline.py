@@ -7,15 +7,16 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+from qa.bounded import ParseLimits, parse_bounded
 from qa.config import Settings
-from qa.documents import TITLE_MAX_CHARS, document_title
+from qa.documents import TITLE_MAX_CHARS, Skipped, document_title
 from qa.embedder import Embedder
 from qa.errors import CorpusError, QuestionError
 from qa.indexer import IndexReport, Progress, changed_since_indexed, check_corpus, open_store, refresh
 from qa.reader import Reader
 from qa.retriever import Retriever
 from qa.store import DocumentInfo, IndexDamagedError, OtherCorpusError, Store, delete_index
-from qa.types import Answer, Hit, Span
+from qa.types import Answer, Document, Hit, Span
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class Assistant:
         self._store: Store | None = None
         self._retriever: Retriever | None = None
         self._indexed = False  # refreshed once per Assistant; later changes come through `index()`
+        self._uploads: dict[str, Document] = {}  # uploads read before they were saved, for the next index()
         self._lock = threading.RLock()
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -67,9 +69,19 @@ class Assistant:
                     delete_index(self.settings.index_dir)
                 except OtherCorpusError:  # and makes it this folder's, as that error advises
                     delete_index(self.settings.index_dir)
-            report = refresh(self.store, self.embedder, self.settings, rebuild=rebuild, progress=progress)
+            uploads, self._uploads = self._uploads, {}
+            report = refresh(self.store, self.embedder, self.settings, rebuild=rebuild, progress=progress,
+                             parsed=uploads)
             self._indexed = True
         return report
+
+    def read_upload(self, name: str, path: Path) -> Document | Skipped:
+        """Read an uploaded file, received at `path`, as the document `name` of the corpus would be, within the
+        reading limits; the next `index()` uses this reading instead of reading the file again."""
+        doc = parse_bounded(name, Path(name).suffix.lower(), Path(path), ParseLimits.of(self.settings))
+        if isinstance(doc, Document):
+            self._uploads[name] = doc
+        return doc
 
     def _ensure_index(self) -> None:
         if not self._indexed:
