@@ -67,8 +67,11 @@ print(json.dumps({"seconds": time.monotonic() - start, "cpu": cpu(resource.RUSAG
 
 def measure(path: Path, mode: str, timeout: float) -> dict:
     """Read `path` in a fresh process; its CPU, peak memory and result."""
+    # Run from the file's folder: `python -c` puts the working folder first on sys.path, and this one's qa
+    # would shadow the one PYTHONPATH names.
     done = subprocess.run([sys.executable, "-c", PROBE, str(path), mode, str(timeout)], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))})
+                          text=True, env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(ROOT))},
+                          cwd=path.parent)
     if done.returncode:
         return {"result": f"stopped after {timeout:.0f} s" if done.returncode == -14 else done.stderr[-300:]}
     return json.loads(done.stdout.splitlines()[-1])

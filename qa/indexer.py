@@ -69,7 +69,8 @@ def open_store(settings: Settings, embedder: Embedder) -> Store:
 def check_corpus(corpus: Path) -> None:
     """Raise CorpusError unless `corpus` is a folder."""
     if not corpus.exists():
-        raise CorpusError(f"the corpus folder {corpus} does not exist")
+        raise CorpusError(f"the corpus folder {corpus} does not exist: give the folder that holds the documents "
+                          "(--corpus, or QA_CORPUS)")
     if not corpus.is_dir():
         raise CorpusError(f"the corpus {corpus} is a file, not a folder: give the folder that holds the documents")
 

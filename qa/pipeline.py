@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -94,6 +95,9 @@ class Assistant:
         if not isinstance(question, str) or not question.strip():
             raise QuestionError("the question is empty: type a question about the documents")
         question = clean_question(question)
+        if not question:
+            raise QuestionError("the question is empty: it holds only control characters (such as NUL), which are "
+                                "not text. Type a question about the documents")
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(f"the question is {len(question):,} characters long; "
                                 f"ask in at most {self.settings.max_question_chars:,}")
@@ -115,6 +119,7 @@ class Assistant:
     def ask(self, question: str) -> Answer:
         """Answer from the documents with an exact, cited span, or abstain with `text == ""`."""
         question = self.check_question(question)
+        check_corpus(self.settings.corpus)  # a missing folder fails before the models load, in a second
         self.reader.warm_up()  # a missing reader fails before any indexing work
         hits = self.retrieve(question)
         return self.read(question, hits)
@@ -185,9 +190,14 @@ class Assistant:
 
 
 def clean_question(text: str) -> str:
-    """The question as it is asked: white space folded, and bytes that were not UTF-8 (which Python hands
-    over from a terminal or pipe as lone surrogates, and no tokenizer takes) replaced by "?"."""
-    return " ".join(text.encode("utf-8", "replace").decode("utf-8").split())
+    """The question as it is asked: control characters (NUL, escape...) dropped, white space folded, and bytes
+    that were not UTF-8 (which Python hands over from a terminal or pipe as lone surrogates, and no tokenizer
+    takes) replaced by "?"."""
+    text = _CONTROL.sub(" ", text.encode("utf-8", "replace").decode("utf-8"))
+    return " ".join(text.split())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode's Cc: tabs and line breaks among them, folded as spaces
 
 
 def _to_answer(span: Span, hit: Hit) -> tuple[Answer, Span]:
