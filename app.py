@@ -37,7 +37,7 @@ from fastapi.responses import HTMLResponse  # noqa: E402
 from fastapi.routing import APIRoute  # noqa: E402
 
 from qa.atomic import atomic_write_bytes  # noqa: E402
-from qa.documents import SKIPPED_PREFIXES, SUFFIXES, Skipped, parse_document  # noqa: E402
+from qa.documents import SKIPPED_PREFIXES, SUFFIXES, Skipped  # noqa: E402
 from qa.errors import ModelError, QAError  # noqa: E402
 from qa.types import Answer, Hit  # noqa: E402
 
@@ -367,7 +367,7 @@ def check_upload(assistant, path: Path) -> tuple[str, bytes] | str:
     # Never replace a document: anyone with the page can upload, and a name is all an upload brings.
     if target.exists() and target.read_bytes() != data:
         return f"a document named {name} is already in the folder: rename the file to add it"
-    doc = parse_document(name, Path(name).suffix.lower(), data, limit)
+    doc = assistant.read_upload(name, path)  # within the reading limits, in a worker; indexing reuses it
     if isinstance(doc, Skipped):
         return f"it {doc.reason}"
     return name, data

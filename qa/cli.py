@@ -77,7 +77,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     """Answer a question; without one, answer each line of standard input, the models loaded once."""
     from qa.pipeline import clean_question
 
+    from qa.indexer import check_corpus
+
     assistant = _assistant(args)
+    check_corpus(assistant.settings.corpus)  # before the models load: a mistyped folder is said in a second
     if args.question is not None:
         return _answer(assistant, args.question, args.json)
     missing = None

@@ -62,6 +62,12 @@ class Settings:
     # Input limits.
     max_question_chars: int = 1000
     max_file_bytes: int = 20 * 1024 * 1024
+    # Reading a file runs in a worker process within these limits (qa.bounded); each was chosen from the
+    # costs benchmarks/bench_parse.py measures (README, "Limits on reading a file").
+    max_unpacked_bytes: int = 64 * 1024 * 1024  # a Word file's XML, unzipped
+    max_text_chars: int = 20_000_000  # the text a file gives, before cleaning
+    parse_cpu_seconds: int = 60
+    parse_memory_bytes: int = 1024 * 1024 * 1024  # address space, beyond the idle worker's
 
     # The chat.
     host: str = "127.0.0.1"
@@ -113,7 +119,9 @@ class Settings:
         _whole(s, "spans_per_passage", 1)
         _whole(s, "alternatives", 0)
         _whole(s, "max_question_chars", 1)
-        _whole(s, "max_file_bytes", 1)
+        for name in ("max_file_bytes", "max_unpacked_bytes", "max_text_chars", "parse_cpu_seconds",
+                     "parse_memory_bytes"):
+            _whole(s, name, 1)
         _whole(s, "port", 1, 65535)
         return s
 

@@ -134,19 +134,29 @@ def read_document(corpus: Path, path: Path, max_bytes: int | None = None) -> Doc
     return parse_document(source, path.suffix.lower(), data, max_bytes)
 
 
-def parse_document(source: str, suffix: str, data: bytes, max_bytes: int | None = None) -> Document | Skipped:
-    """A file's bytes, already read, as a `Document` of clean text, or `Skipped` with the reason."""
+def parse_document(source: str, suffix: str, data: bytes, max_bytes: int | None = None,
+                   max_unpacked_bytes: int | None = None, max_chars: int | None = None) -> Document | Skipped:
+    """A file's bytes, already read, as a `Document` of clean text, or `Skipped` with the reason.
+
+    Reading stops at the limits on the unpacked size and the text (`extract_text`); the time and memory it
+    takes are bounded only in a worker process (`qa.bounded`).
+    """
     if max_bytes is not None and len(data) > max_bytes:
-        limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes:,} bytes"
-        return Skipped(source, f"is larger than the limit of {limit}")
+        return Skipped(source, too_large(max_bytes))
     try:
-        raw = extract_text(suffix, data)
+        raw = extract_text(suffix, data, max_unpacked_bytes, max_chars)
     except ValueError as exc:
         return Skipped(source, str(exc))
     text = clean_text(raw, rejoin_paragraphs=suffix in UNSTRUCTURED_SUFFIXES)
     if not text:
         return Skipped(source, "holds no text")
     return Document(source=source, text=text, content_hash=file_hash(data))
+
+
+def too_large(max_bytes: int) -> str:
+    """Why a file over the size limit is skipped, said after "it"."""
+    limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes:,} bytes"
+    return f"is larger than the limit of {limit} (QA_MAX_FILE_BYTES)"
 
 
 def document_title(text: str) -> str | None:

@@ -23,3 +23,12 @@ class ModelError(QAError):
 
 class SettingsError(QAError, ValueError):
     """A setting, from the environment, a flag or a keyword, is not valid."""
+
+
+class LimitError(QAError, ValueError):
+    """A file is over a limit on reading it (its unpacked size, its text, the time or memory it takes)."""
+
+    @classmethod
+    def text(cls, max_chars: int) -> "LimitError":
+        """The error for a file whose text passes `max_chars`; said after "it", as a skipped file's reason."""
+        return cls(f"holds over {max_chars:,} characters of text, the limit (QA_MAX_TEXT_CHARS)")

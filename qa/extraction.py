@@ -5,17 +5,28 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-import zipfile
 from html.parser import HTMLParser
-from xml.etree import ElementTree
+
+from qa.docx import docx_text
+from qa.errors import LimitError
 
 
-def extract_text(suffix: str, data: bytes) -> str:
-    """The raw text of a file's bytes, by its type; raises ValueError for binary or undecodable data."""
+def extract_text(suffix: str, data: bytes, max_unpacked_bytes: int | None = None, max_chars: int | None = None) -> str:
+    """The raw text of a file's bytes, by its type; raises ValueError for binary or undecodable data, and
+    LimitError (a ValueError) when a Word file unpacks to more than `max_unpacked_bytes` or the text passes
+    `max_chars` (checked as a Word file or a PDF is read, so reading stops there)."""
     if suffix == ".pdf":
-        return _pdf_text(data)
-    if suffix == ".docx":
-        return _docx_text(data)
+        text = _pdf_text(data, max_chars)
+    elif suffix == ".docx":
+        text = docx_text(data, max_unpacked_bytes, max_chars)
+    else:
+        text = _markup_text(suffix, data)
+    if max_chars is not None and len(text) > max_chars:
+        raise LimitError.text(max_chars)
+    return text
+
+
+def _markup_text(suffix: str, data: bytes) -> str:
     html = suffix in (".html", ".htm")
     text = _decode(data, _declared_charset(data) if html else None)
     if suffix == ".md":
@@ -120,12 +131,19 @@ def _front_matter_end(text: str) -> int:
     return 0
 
 
-def _pdf_text(data: bytes) -> str:
+def _pdf_text(data: bytes, max_chars: int | None = None) -> str:
     from pypdf import PdfReader
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        pages = [(page.extract_text() or "").strip().split("\n") for page in reader.pages]
+        pages, chars = [], 0
+        for page in reader.pages:
+            pages.append((page.extract_text() or "").strip().split("\n"))
+            chars += sum(len(line) + 1 for line in pages[-1])
+            if max_chars is not None and chars > max_chars:
+                raise LimitError.text(max_chars)
+    except (LimitError, MemoryError):
+        raise
     except Exception as exc:  # noqa: BLE001 - a damaged PDF can fail anywhere in the parser; it must not stop a build
         raise ValueError(f"is not a readable PDF ({type(exc).__name__}: {exc})") from exc
     return "\n\n".join("\n".join(lines) for lines in _drop_page_furniture(pages))
@@ -164,50 +182,6 @@ def _drop_page_furniture(pages: list[list[str]]) -> list[list[str]]:
                 lines.pop(end)
         kept.append(lines)
     return kept
-
-
-_WORD_NS = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-DOCX_MAX_XML_BYTES = 200 * 1024 * 1024  # the unzipped body: a small file may unzip to far more (a zip bomb)
-
-
-def _docx_text(data: bytes) -> str:
-    """The body of a Word document: a paragraph per line, a table row per line with its cells joined by " | ".
-
-    Its headers, footers, notes and deleted text are not read.
-    """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            info = archive.getinfo("word/document.xml")
-            if info.file_size > DOCX_MAX_XML_BYTES:
-                raise OverflowError(f"its text unzips to over {DOCX_MAX_XML_BYTES // 2**20} MB")
-            root = ElementTree.fromstring(archive.read(info))
-    except Exception as exc:  # noqa: BLE001 - zipfile, zlib and expat each fail their own way on a damaged file
-        raise ValueError(f"is not a readable Word document ({type(exc).__name__}: {exc})") from exc
-    body = root.find(f"{_WORD_NS}body")
-    return "\n\n".join(_docx_blocks(root if body is None else body))
-
-
-def _docx_blocks(element: ElementTree.Element):
-    for child in element:
-        if child.tag == f"{_WORD_NS}p":
-            yield _docx_paragraph(child)
-        elif child.tag == f"{_WORD_NS}tbl":
-            for row in child.findall(f"{_WORD_NS}tr"):
-                cells = [" ".join(_docx_paragraph(p) for p in cell.iter(f"{_WORD_NS}p"))
-                         for cell in row.findall(f"{_WORD_NS}tc")]
-                yield " | ".join(cells)
-        else:  # content controls and other wrappers hold paragraphs and tables too
-            yield from _docx_blocks(child)
-
-
-def _docx_paragraph(paragraph: ElementTree.Element) -> str:
-    parts = []
-    for node in paragraph.iter():
-        if node.tag == f"{_WORD_NS}t":
-            parts.append(node.text or "")
-        elif node.tag in (f"{_WORD_NS}tab", f"{_WORD_NS}br", f"{_WORD_NS}cr"):
-            parts.append(" ")
-    return "".join(parts)
 
 
 class _TextExtractor(HTMLParser):

@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa.bounded import ParseLimits, read_bounded
 from qa.chunking import CHUNKING_VERSION, chunk_document
 from qa.config import Settings
-from qa.documents import CLEANING_VERSION, CorpusFile, Skipped, file_hash, find_files, read_document, signature
+from qa.documents import CLEANING_VERSION, CorpusFile, Skipped, file_hash, find_files, signature
 from qa.embedder import Embedder
 from qa.errors import CorpusError, IndexError_
 from qa.store import IndexMismatchError, IndexSpec, OtherCorpusError, Store, delete_index
@@ -68,7 +69,8 @@ def open_store(settings: Settings, embedder: Embedder) -> Store:
 def check_corpus(corpus: Path) -> None:
     """Raise CorpusError unless `corpus` is a folder."""
     if not corpus.exists():
-        raise CorpusError(f"the corpus folder {corpus} does not exist")
+        raise CorpusError(f"the corpus folder {corpus} does not exist: give the folder that holds the documents "
+                          "(--corpus, or QA_CORPUS)")
     if not corpus.is_dir():
         raise CorpusError(f"the corpus {corpus} is a file, not a folder: give the folder that holds the documents")
 
@@ -83,18 +85,22 @@ def other_corpus_error(settings: Settings, held: Path) -> OtherCorpusError:
 
 
 def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool = False,
-            progress: Progress | None = None) -> IndexReport:
-    """Bring the index in line with the corpus folder: embed new and changed files, drop removed ones."""
+            progress: Progress | None = None, parsed: dict[str, Document] | None = None) -> IndexReport:
+    """Bring the index in line with the corpus folder: embed new and changed files, drop removed ones.
+
+    Files are read in a worker process, within the reading limits (`qa.bounded`); `parsed` holds files read
+    already (an upload, checked before it was saved), used while the file still holds what was read.
+    """
     check_corpus(settings.corpus)
     try:
-        return _refresh(store, embedder, settings, rebuild, progress)
+        return _refresh(store, embedder, settings, rebuild, progress, parsed or {})
     except (sqlite3.OperationalError, PermissionError) as exc:
         raise IndexError_(f"cannot write the index at {settings.index_dir} ({exc}): make it writable, "
                           "or give another folder for the index") from exc
 
 
 def _refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool,
-             progress: Progress | None) -> IndexReport:
+             progress: Progress | None, parsed: dict[str, Document]) -> IndexReport:
     corpus = settings.corpus
     held = store.corpus()
     if rebuild:
@@ -139,10 +145,11 @@ def _refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool
         store.write([], removed=report.removed)
 
     batch: list[tuple[Document, list[Chunk]]] = []
+    limits = ParseLimits.of(settings)
     for i, file in enumerate(todo):
         if progress:
             progress(i, len(todo), file.source)
-        doc = read_document(corpus, file.path, settings.max_file_bytes)
+        doc = _reuse(parsed.get(file.source), file) or read_bounded(corpus, file.path, limits)
         if isinstance(doc, Skipped):
             log.warning("skipping %s: it %s", doc.source, doc.reason)
             report.skipped.append(doc)
@@ -183,6 +190,14 @@ def changed_since_indexed(store: Store, settings: Settings, sources: list[str]) 
         if _settled(sig):  # a stat will do next time
             store.record_file_stats([(source, sig)])
     return False
+
+
+def _reuse(doc: Document | None, file: CorpusFile) -> Document | None:
+    """`doc`, read before, while the file still holds the bytes it was read from."""
+    try:
+        return doc if doc is not None and file_hash(file.path.read_bytes()) == doc.content_hash else None
+    except OSError:
+        return None
 
 
 def _settled(sig: Signature) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from pathlib import Path
 
+from qa.bounded import ParseLimits, parse_bounded
 from qa.config import Settings
-from qa.documents import TITLE_MAX_CHARS, document_title
+from qa.documents import TITLE_MAX_CHARS, Skipped, document_title
 from qa.embedder import Embedder
 from qa.errors import CorpusError, QuestionError
 from qa.evidence import Candidate, gather
@@ -16,7 +18,7 @@ from qa.reader import Reader
 from qa.retriever import Retriever
 from qa.selector import SELECTOR_FILE, Selector
 from qa.store import DocumentInfo, IndexDamagedError, OtherCorpusError, Store, delete_index
-from qa.types import Answer, Hit, Span
+from qa.types import Answer, Document, Hit, Span
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class Assistant:
         self._store: Store | None = None
         self._retriever: Retriever | None = None
         self._indexed = False  # refreshed once per Assistant; later changes come through `index()`
+        self._uploads: dict[str, Document] = {}  # uploads read before they were saved, for the next index()
         self._lock = threading.RLock()
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -71,9 +74,19 @@ class Assistant:
                     delete_index(self.settings.index_dir)
                 except OtherCorpusError:  # and makes it this folder's, as that error advises
                     delete_index(self.settings.index_dir)
-            report = refresh(self.store, self.embedder, self.settings, rebuild=rebuild, progress=progress)
+            uploads, self._uploads = self._uploads, {}
+            report = refresh(self.store, self.embedder, self.settings, rebuild=rebuild, progress=progress,
+                             parsed=uploads)
             self._indexed = True
         return report
+
+    def read_upload(self, name: str, path: Path) -> Document | Skipped:
+        """Read an uploaded file, received at `path`, as the document `name` of the corpus would be, within the
+        reading limits; the next `index()` uses this reading instead of reading the file again."""
+        doc = parse_bounded(name, Path(name).suffix.lower(), Path(path), ParseLimits.of(self.settings))
+        if isinstance(doc, Document):
+            self._uploads[name] = doc
+        return doc
 
     def _ensure_index(self) -> None:
         if not self._indexed:
@@ -86,6 +99,9 @@ class Assistant:
         if not isinstance(question, str) or not question.strip():
             raise QuestionError("the question is empty: type a question about the documents")
         question = clean_question(question)
+        if not question:
+            raise QuestionError("the question is empty: it holds only control characters (such as NUL), which are "
+                                "not text. Type a question about the documents")
         if len(question) > self.settings.max_question_chars:
             raise QuestionError(f"the question is {len(question):,} characters long; "
                                 f"ask in at most {self.settings.max_question_chars:,}")
@@ -107,6 +123,7 @@ class Assistant:
     def ask(self, question: str) -> Answer:
         """Answer from the documents with an exact, cited span, or abstain with `text == ""`."""
         question = self.check_question(question)
+        check_corpus(self.settings.corpus)  # a missing folder fails before the models load, in a second
         self.reader.warm_up()  # a missing reader or selector fails before any indexing work
         if self.selector is not None:
             self.selector.warm_up()
@@ -188,9 +205,14 @@ class Assistant:
 
 
 def clean_question(text: str) -> str:
-    """The question as it is asked: white space folded, and bytes that were not UTF-8 (which Python hands
-    over from a terminal or pipe as lone surrogates, and no tokenizer takes) replaced by "?"."""
-    return " ".join(text.encode("utf-8", "replace").decode("utf-8").split())
+    """The question as it is asked: control characters (NUL, escape...) dropped, white space folded, and bytes
+    that were not UTF-8 (which Python hands over from a terminal or pipe as lone surrogates, and no tokenizer
+    takes) replaced by "?"."""
+    text = _CONTROL.sub(" ", text.encode("utf-8", "replace").decode("utf-8"))
+    return " ".join(text.split())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode's Cc: tabs and line breaks among them, folded as spaces
 
 
 def _to_answer(candidate: Candidate, probability: float) -> Answer:

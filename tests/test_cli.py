@@ -129,6 +129,31 @@ def test_a_damaged_index_is_a_clear_error_and_rebuild_mends_it(capsys, tiny_corp
     assert run(capsys, "index", "--corpus", tiny_corpus, "--index-dir", index)[1].count("3 unchanged") == 1
 
 
+def test_ask_about_a_missing_corpus_fails_before_any_model_loads(tmp_path: Path) -> None:
+    """In a new process, as a user runs it: the error comes before torch or transformers is even imported."""
+    import subprocess
+    import sys
+
+    from qa.config import PROJECT_ROOT
+
+    script = ("import sys\nfrom qa.cli import main\ncode = main(sys.argv[1:])\n"
+              "print(code, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script, "ask", "Who keeps the lighthouse?", "--corpus",
+                           str(tmp_path / "nowhere"), "--index-dir", str(tmp_path / "index")], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    assert done.stdout.split() == ["2", "False", "False"]
+    assert "nowhere does not exist" in done.stderr and "--corpus" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.parametrize("question", ["\x00\x00\x00", "\x00 \x1b\x07\x7f", "\x85\x9f\r\n"])
+def test_ask_with_only_control_characters_is_refused_as_empty(capsys, tiny_corpus: Path, tmp_path: Path,
+                                                              reader_model: str, question: str) -> None:
+    code, _, err = run(capsys, "ask", question, "--reader", reader_model, "--corpus", tiny_corpus,
+                       "--index-dir", tmp_path / "index")
+    assert code == 2 and "the question is empty" in err and "control characters" in err and "Traceback" not in err
+
+
 def test_index_of_a_missing_corpus_is_a_clear_error(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "index", "--corpus", tmp_path / "nowhere", "--index-dir", tmp_path / "index")
     assert code == 2 and "does not exist" in err and "Traceback" not in err

@@ -21,7 +21,7 @@ from qa.config import Settings
 from qa.embedder import Embedder
 from qa.errors import IndexError_
 from qa.indexer import index_spec, open_store, refresh
-from qa.store import DB_NAME, FAISS_NAME, MANIFEST_NAME, IndexMismatchError, Store, chunk_key
+from qa.store import DB_NAME, FAISS_NAME, MANIFEST_NAME, IndexDamagedError, IndexMismatchError, Store, chunk_key
 
 TINY = ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 
@@ -159,7 +159,8 @@ def test_damaged_faiss_file_warns_and_is_rebuilt_from_sqlite(index, embedder: Em
         path.write_bytes(b"")
     with caplog.at_level(logging.WARNING, logger="qa.store"):
         store = Store.open(index_dir, spec_of(s, embedder))
-    assert str(path) in caplog.text and "rebuilding" in caplog.text
+    assert str(path) in caplog.text and "rebuilding" in caplog.text and "nothing is embedded again" in caplog.text
+    assert "No such file" not in caplog.text  # FAISS's C++ message ends with a stale errno's text: not shown
     assert_usable(store, embedder)
     count = store.chunk_count()
     store.close()
@@ -188,6 +189,36 @@ def test_damaged_sqlite_file_is_a_clear_error(index, embedder: Embedder, damage:
         Store.open(index_dir, spec_of(s, embedder))
     message = str(info.value)
     assert str(path) in message and "qa index --rebuild" in message
+
+
+def test_an_empty_database_file_is_said_to_be_truncated(index, embedder: Embedder) -> None:
+    """SQLite takes a 0-byte file for a new database: without a check the index would start afresh, silently."""
+    s, index_dir = index
+    (index_dir / DB_NAME).write_bytes(b"")
+    with pytest.raises(IndexDamagedError) as info:
+        Store.open(index_dir, spec_of(s, embedder))
+    message = str(info.value)
+    assert "is empty (0 bytes)" in message and "truncated" in message and "qa index --rebuild" in message
+    assert (index_dir / DB_NAME).stat().st_size == 0  # left as it was
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"", b"[1, 2]", b'{"spec": {}}'])
+def test_a_damaged_manifest_is_said_and_written_again_without_embedding(index, embedder: Embedder, damage: bytes,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    s, index_dir = index
+    (index_dir / MANIFEST_NAME).write_bytes(damage)
+    with caplog.at_level(logging.WARNING, logger="qa.store"):
+        store = Store.open(index_dir, spec_of(s, embedder))
+    assert f"{MANIFEST_NAME} is damaged" in caplog.text and "nothing is embedded again" in caplog.text
+    assert "older" not in caplog.text
+    assert_usable(store, embedder)
+    store.close()
+    manifest = json.loads((index_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    assert manifest["generation"] == manifest["index_generation"] and sorted(manifest["documents"]) == TINY
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="qa.store"):
+        Store.open(index_dir, spec_of(s, embedder)).close()
+    assert not caplog.records
 
 
 def test_rebuild_recovers_from_a_damaged_sqlite_file(index, embedder: Embedder) -> None:
@@ -346,11 +377,11 @@ def test_a_small_change_to_a_large_index_is_journaled_not_rewritten(
         index, embedder: Embedder, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """Below JOURNAL_MAX_SHARE the FAISS file stays as it was and opening replays the journal; past it,
     the file is rewritten once and the journal emptied."""
-    import qa.store
+    import qa.derived
 
     s, index_dir = index
     faiss_before = (index_dir / FAISS_NAME).read_bytes()
-    monkeypatch.setattr(qa.store, "JOURNAL_MAX_SHARE", 10.0)  # as if the index were large
+    monkeypatch.setattr(qa.derived, "JOURNAL_MAX_SHARE", 10.0)  # as if the index were large
     store = open_store(s, embedder)
     add_ferry(s.corpus)
     (s.corpus / "bakery.md").unlink()
@@ -370,7 +401,7 @@ def test_a_small_change_to_a_large_index_is_journaled_not_rewritten(
     assert not any(c.source == "bakery.md" for c in again.chunks([k for k, _ in again.search_dense(
         embedder.embed(["rye bread oven"]), 10)[0]]).values())
 
-    monkeypatch.setattr(qa.store, "JOURNAL_MAX_SHARE", 0.0)  # now the journal is too long: rewrite
+    monkeypatch.setattr(qa.derived, "JOURNAL_MAX_SHARE", 0.0)  # now the journal is too long: rewrite
     (s.corpus / "ferry.txt").write_text("The Marlow ferry no longer runs.", encoding="utf-8")
     refresh(again, embedder, s)
     again.close()
@@ -390,7 +421,7 @@ def test_two_processes_on_one_index_see_each_others_writes(
         index, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     """`qa serve` keeps the index open while `qa index` refreshes it elsewhere: the server's dense search
     follows, whether the other side rewrote the FAISS file or only journaled its change."""
-    import qa.store
+    import qa.derived
 
     s, index_dir = index
     server, cli = open_store(s, embedder), open_store(s, embedder)  # two connections, as two processes have
@@ -403,7 +434,7 @@ def test_two_processes_on_one_index_see_each_others_writes(
     refresh(cli, embedder, s)  # a small index: the FAISS file is rewritten and the journal spent
     assert "ferry.txt" in dense_sources(server, "When does the Marlow ferry cross the bay?")
 
-    monkeypatch.setattr(qa.store, "JOURNAL_MAX_SHARE", 10.0)  # from now on changes are only journaled
+    monkeypatch.setattr(qa.derived, "JOURNAL_MAX_SHARE", 10.0)  # from now on changes are only journaled
     (s.corpus / "bakery.md").unlink()
     refresh(cli, embedder, s)
     assert "bakery.md" not in dense_sources(server, "rye bread oven")
