@@ -1,4 +1,4 @@
-"""qa.cli: the `qa` command, run in-process through main()."""
+"""qa.ui.cli: the `qa` command, run in-process through main()."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.cli import main, marked_sentence
+from qa.ui.cli import main, marked_sentence
 from qa.documents import read_document
 from qa.types import Answer
 
