@@ -21,7 +21,7 @@ UNSTRUCTURED_SUFFIXES = (".txt", ".pdf")  # no markup says where a paragraph end
 # Names never read: hidden entries, and the lock file Word keeps beside an open document ("~$report.docx").
 SKIPPED_PREFIXES = (".", "~$")
 # Bump when extraction or cleaning changes the text a file gives, so that older indexes are rebuilt.
-CLEANING_VERSION = 5
+CLEANING_VERSION = 6
 TITLE_MAX_CHARS = 200
 
 
