@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.atomic import atomic_write_bytes
+from qa.types import Answer
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class Prediction:
     source: str | None
     retrieved: list[str]  # sources of the retrieved passages, best first
     score: float | None = None  # the answer's score; for an abstention, 1 minus the best span's confidence
+    answer: Answer | None = None  # the pipeline's Answer, for reports: its passage, offsets, candidates
 
 
 def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
@@ -274,7 +276,7 @@ def run_pipeline(assistant, questions: list[Question], progress=None) -> list[Pr
     for i, q in enumerate(questions):
         answer = assistant.ask(q.question)
         predictions.append(Prediction(q, answer.text, answer.source, [h.chunk.source for h in answer.passages],
-                                      answer.score))
+                                      answer.score, answer))
         if progress:
             progress(i + 1, len(questions))
     return predictions
