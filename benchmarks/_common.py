@@ -145,9 +145,9 @@ def reader_for_timing(path: str | None) -> tuple[str, bool]:
     Returns (folder, is_stand_in). The stand-in is the packaged MiniLM body with a fresh, seeded QA
     head (as tests/conftest.py builds it): its timing is representative, its answers are not.
     """
-    from qa.config import Settings
+    from qa.config import default_reader
 
-    candidate = Path(path) if path else Path(Settings().reader_model)
+    candidate = Path(path) if path else Path(default_reader())
     if (candidate / "config.json").is_file():
         return str(candidate), False
     if path:

@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from qa.documents import Skipped, parse_document, source_name, too_large
+from qa.documents import Skipped, parse_document, size_problem
 from qa.types import Document
 
 WALL_FACTOR, WALL_EXTRA = 2, 30  # the watchdog allows this much wall time: factor * CPU limit + extra seconds
@@ -51,11 +51,6 @@ class ParseLimits:
         """The limits that these `Settings` give."""
         return cls(settings.max_file_bytes, settings.max_unpacked_bytes, settings.max_text_chars,
                    settings.parse_cpu_seconds, settings.parse_memory_bytes)
-
-
-def read_bounded(corpus: Path, path: Path, limits: ParseLimits) -> Document | Skipped:
-    """Read and clean a file of the corpus within the limits: a `Document`, or `Skipped` with the reason."""
-    return parse_bounded(source_name(corpus, path), path.suffix.lower(), path, limits)
 
 
 def parse_bounded(source: str, suffix: str, path: Path, limits: ParseLimits) -> Document | Skipped:
@@ -176,8 +171,8 @@ def _serve() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (idle + limits["memory_bytes"], resource.RLIM_INFINITY))
         reply: dict
         try:
-            if os.path.getsize(request["path"]) > limits["max_file_bytes"]:  # not read into memory at all
-                doc = Skipped(request["source"], too_large(limits["max_file_bytes"]))
+            if too_large := size_problem(os.path.getsize(request["path"]), limits["max_file_bytes"]):
+                doc = Skipped(request["source"], too_large)  # not read into memory at all
             else:
                 doc = parse_document(request["source"], request["suffix"], Path(request["path"]).read_bytes(),
                                      limits["max_file_bytes"], limits["max_unpacked_bytes"], limits["max_text_chars"])

@@ -3,29 +3,76 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from qa.errors import SettingsError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent  # the checkout, when qa runs from one; site-packages when installed
+# Installed from a wheel, the bundled reader and the sample documents are package data (pyproject.toml maps
+# models/reader and seeds/ there); in a checkout they are read where they stand.
+BUNDLED_READER = PACKAGE_DIR / "bundled" / "reader"
+BUNDLED_SEEDS = PACKAGE_DIR / "bundled" / "seeds"
+BUNDLED_SELECTOR = PACKAGE_DIR / "bundled" / "selector"
+
+
+def in_checkout() -> bool:
+    """Whether qa runs from its source checkout (not an installed wheel)."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "seeds").is_dir()
+
+
+def default_corpus() -> Path:
+    """The checkout's seeds/; installed, the same sample documents shipped in the package."""
+    return PROJECT_ROOT / "seeds" if in_checkout() else BUNDLED_SEEDS
+
+
+def default_reader() -> str:
+    """The bundled reader: the checkout's models/reader, or its copy in the installed package."""
+    return str(PROJECT_ROOT / "models" / "reader" if in_checkout() else BUNDLED_READER)
+
+
+def default_selector() -> str:
+    """The bundled answer selector: the checkout's models/selector, or its copy in the installed package."""
+    return str(PROJECT_ROOT / "models" / "selector" if in_checkout() else BUNDLED_SELECTOR)
+
+
+def cache_dir() -> Path:
+    """Where indexes of folders with no --index-dir live: $QA_CACHE_DIR, else $XDG_CACHE_HOME/qa or ~/.cache/qa."""
+    if os.environ.get("QA_CACHE_DIR"):
+        return Path(os.environ["QA_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qa"
+
+
+def default_index_dir(corpus: Path) -> Path:
+    """The checkout's embeddings/ for its seeds/; for any other folder, its own folder in the cache.
+
+    Never inside the corpus: the folder the user points at is only read.
+    """
+    if in_checkout() and corpus == (PROJECT_ROOT / "seeds").resolve():
+        return PROJECT_ROOT / "embeddings"
+    digest = hashlib.sha256(str(corpus).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return cache_dir() / "indexes" / f"{corpus.name or 'root'}-{digest}"
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything that can be tuned, in one place. Build with `Settings.load(**overrides)`."""
 
-    # Where documents come from and where their index lives.
-    corpus: Path = PROJECT_ROOT / "seeds"
-    index_dir: Path = PROJECT_ROOT / "embeddings"
+    # Where documents come from and where their index lives; None: the defaults above (README, "Your own folder").
+    corpus: Path | None = None
+    index_dir: Path | None = None
+    # Documents added from the chat: a folder of the index's own, indexed with the corpus (None: index_dir/uploads).
+    uploads_dir: Path | None = None
 
     # Models: a local folder, the packaged embedder's name, or a hub name.
     embedder_model: str = "all-MiniLM-L6-v2"
-    reader_model: str = str(PROJECT_ROOT / "models" / "reader")
-    # The answer selector, trained for that reader (a folder holding selector.json); empty ranks and
-    # thresholds the candidates by the reader's own confidence against no answer.
-    selector_model: str = str(PROJECT_ROOT / "models" / "selector")
+    reader_model: str | None = None  # None: the bundled reader (default_reader)
+    # The answer selector, trained for that reader (a folder holding selector.json; None: the bundled one); empty
+    # ranks and thresholds the candidates by the reader's own confidence against no answer.
+    selector_model: str | None = None
     device: str = "cpu"
 
     # Chunking, in words; chunks follow sentence boundaries.
@@ -91,8 +138,11 @@ class Settings:
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed and every field checked; paths become absolute."""
         s = dataclasses.replace(self, **changes)
-        object.__setattr__(s, "corpus", Path(s.corpus).expanduser().resolve())
-        object.__setattr__(s, "index_dir", Path(s.index_dir).expanduser().resolve())
+        object.__setattr__(s, "corpus", Path(s.corpus or default_corpus()).expanduser().resolve())
+        object.__setattr__(s, "index_dir", Path(s.index_dir or default_index_dir(s.corpus)).expanduser().resolve())
+        object.__setattr__(s, "uploads_dir", Path(s.uploads_dir or s.index_dir / "uploads").expanduser().resolve())
+        object.__setattr__(s, "reader_model", s.reader_model or default_reader())
+        object.__setattr__(s, "selector_model", default_selector() if s.selector_model is None else s.selector_model)
         if s.retrieval not in ("hybrid", "dense", "bm25"):
             raise SettingsError(f"retrieval must be hybrid, dense or bm25, not {s.retrieval!r}")
         if s.index_type not in ("auto", "flat", "hnsw", "ivf"):

@@ -21,8 +21,11 @@ UNSTRUCTURED_SUFFIXES = (".txt", ".pdf")  # no markup says where a paragraph end
 # Names never read: hidden entries, and the lock file Word keeps beside an open document ("~$report.docx").
 SKIPPED_PREFIXES = (".", "~$")
 # Bump when extraction or cleaning changes the text a file gives, so that older indexes are rebuilt.
-CLEANING_VERSION = 5
+CLEANING_VERSION = 6
 TITLE_MAX_CHARS = 200
+# Documents added from the chat live in a folder of the index's own and are cited under this prefix, which no
+# corpus file can have (hidden entries are never read): an upload cannot clash with a file of the folder.
+UPLOADS_PREFIX = ".uploads/"
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,42 @@ class CorpusFile:
         return Path(self.location)
 
 
-def find_files(corpus: Path, unlisted: list[Skipped] | None = None) -> list[CorpusFile]:
-    """Every supported file under `corpus`, sorted; hidden entries, Office lock files ("~$report.docx"),
-    folder links and links out are skipped, and so, with a warning, are folders that cannot be listed
-    (added to `unlisted`, named with a trailing "/")."""
+def is_document_name(name: str) -> bool:
+    """Whether a file of this name is read as a document: a supported type, neither hidden nor a lock file."""
+    return not name.startswith(SKIPPED_PREFIXES) and os.path.splitext(name)[1].lower() in SUFFIXES
+
+
+def size_problem(size: int, max_bytes: int | None) -> str | None:
+    """Why a file of `size` bytes is not read ("is larger than the limit of 20 MB"), or None."""
+    if max_bytes is not None and size > max_bytes:
+        limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes:,} bytes"
+        return f"is larger than the limit of {limit} (QA_MAX_FILE_BYTES)"
+    return None
+
+
+def find_files(corpus: Path, unlisted: list[Skipped] | None = None, uploads: Path | None = None) -> list[CorpusFile]:
+    """Every supported file under `corpus`, sorted; then those directly in `uploads`, cited under UPLOADS_PREFIX.
+
+    Hidden entries, Office lock files ("~$report.docx"), folder links and links out are skipped, and so,
+    with a warning, are folders that cannot be listed (added to `unlisted`, named with a trailing "/").
+    """
+    files = _find_files(corpus, unlisted)
+    if uploads is not None and Path(uploads).is_dir():
+        # Only what the chat wrote there: plain files, no links, no sub-folders.
+        files += sorted((CorpusFile(e.path, UPLOADS_PREFIX + e.name, signature(e.stat()))
+                         for e in os.scandir(uploads) if is_document_name(e.name) and e.is_file(follow_symlinks=False)),
+                        key=lambda f: f.source)
+    return files
+
+
+def document_path(corpus: Path, uploads: Path, source: str) -> Path:
+    """The file a source names: an upload's in the uploads folder, any other under the corpus."""
+    if source.startswith(UPLOADS_PREFIX):
+        return Path(uploads) / source[len(UPLOADS_PREFIX):]
+    return Path(corpus) / source
+
+
+def _find_files(corpus: Path, unlisted: list[Skipped] | None) -> list[CorpusFile]:
     root = _root(corpus)
     prefix = len(str(root).rstrip(os.sep)) + 1
     found: list[tuple[os.DirEntry, str]] = []
@@ -81,7 +116,7 @@ def find_files(corpus: Path, unlisted: list[Skipped] | None = None) -> list[Corp
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     folders.append(entry.path)
-                elif os.path.splitext(entry.name)[1].lower() in SUFFIXES and entry.is_file():
+                elif is_document_name(entry.name) and entry.is_file():
                     source = entry.path[prefix:].replace(os.sep, "/")
                     (links if entry.is_symlink() else found).append((entry, source))
     seen = {entry.path for entry, _ in found}
@@ -124,9 +159,11 @@ def file_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_document(corpus: Path, path: Path, max_bytes: int | None = None) -> Document | Skipped:
-    """Read and clean one file; a file that cannot be used comes back as `Skipped` with the reason."""
-    source = source_name(corpus, path)
+def read_document(corpus: Path, path: Path, max_bytes: int | None = None,
+                  source: str | None = None) -> Document | Skipped:
+    """Read and clean one file, cited as `source` (by default its path under the corpus); a file that cannot
+    be used comes back as `Skipped` with the reason."""
+    source = source or source_name(corpus, path)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -141,8 +178,8 @@ def parse_document(source: str, suffix: str, data: bytes, max_bytes: int | None 
     Reading stops at the limits on the unpacked size and the text (`extract_text`); the time and memory it
     takes are bounded only in a worker process (`qa.bounded`).
     """
-    if max_bytes is not None and len(data) > max_bytes:
-        return Skipped(source, too_large(max_bytes))
+    if too_large := size_problem(len(data), max_bytes):
+        return Skipped(source, too_large)
     try:
         raw = extract_text(suffix, data, max_unpacked_bytes, max_chars)
     except ValueError as exc:
@@ -151,12 +188,6 @@ def parse_document(source: str, suffix: str, data: bytes, max_bytes: int | None 
     if not text:
         return Skipped(source, "holds no text")
     return Document(source=source, text=text, content_hash=file_hash(data))
-
-
-def too_large(max_bytes: int) -> str:
-    """Why a file over the size limit is skipped, said after "it"."""
-    limit = f"{max_bytes / 2**20:g} MB" if max_bytes >= 2**20 else f"{max_bytes:,} bytes"
-    return f"is larger than the limit of {limit} (QA_MAX_FILE_BYTES)"
 
 
 def document_title(text: str) -> str | None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from qa.errors import ModelError
 from qa.hub import load_by_name
+from qa.mean_pooling import MeanPoolingModel, is_mean_pooling_folder
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,18 @@ class Embedder:
         with self._lock:
             if self._model is not None:
                 return
-            from sentence_transformers import SentenceTransformer
-
             path = resolve_embedder(self.model_name)
 
-            def load(local_only: bool) -> SentenceTransformer:
+            def load(local_only: bool):
+                from sentence_transformers import SentenceTransformer
+
                 return SentenceTransformer(path, device=self.device, local_files_only=local_only)
 
             try:
-                self._model = load(True) if Path(path).is_dir() else load_by_name(load, self.model_name, "embedder")
+                if Path(path).is_dir() and is_mean_pooling_folder(path):  # the packaged MiniLM is one
+                    self._model = MeanPoolingModel(path, self.device)  # sentence-transformers' vectors, sooner
+                else:
+                    self._model = load(True) if Path(path).is_dir() else load_by_name(load, self.model_name, "embedder")
             except (OSError, ValueError) as exc:
                 raise ModelError(
                     f"cannot load the embedder {self.model_name!r} (from {path}): {exc}. "

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.atomic import atomic_write_bytes
+from qa.types import Answer
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,7 @@ class Prediction:
     retrieved: list[str]  # sources of the retrieved passages, best first
     score: float | None = None  # the probability that the best candidate is right, answered or declined
     best: str = ""  # the best candidate's text, answered or declined; "" when there was none
+    answer: Answer | None = None  # the pipeline's Answer, for reports: its passage, offsets, candidates
 
 
 def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
@@ -303,7 +305,7 @@ def run_pipeline(assistant, questions: list[Question], progress=None) -> list[Pr
         answer = assistant.ask(q.question)
         best = answer.text or (answer.alternatives[0].text if answer.alternatives else "")
         predictions.append(Prediction(q, answer.text, answer.source, [h.chunk.source for h in answer.passages],
-                                      answer.score if best else None, best))
+                                      answer.score if best else None, best, answer))
         if progress:
             progress(i + 1, len(questions))
     return predictions

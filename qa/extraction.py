@@ -10,13 +10,15 @@ from html.parser import HTMLParser
 from qa.docx import docx_text
 from qa.errors import LimitError
 
+from qa.pdf import pdf_text
+
 
 def extract_text(suffix: str, data: bytes, max_unpacked_bytes: int | None = None, max_chars: int | None = None) -> str:
     """The raw text of a file's bytes, by its type; raises ValueError for binary or undecodable data, and
     LimitError (a ValueError) when a Word file unpacks to more than `max_unpacked_bytes` or the text passes
     `max_chars` (checked as a Word file or a PDF is read, so reading stops there)."""
     if suffix == ".pdf":
-        text = _pdf_text(data, max_chars)
+        text = pdf_text(data, max_chars)
     elif suffix == ".docx":
         text = docx_text(data, max_unpacked_bytes, max_chars)
     else:
@@ -130,58 +132,6 @@ def _front_matter_end(text: str) -> int:
             return match.end()
     return 0
 
-
-def _pdf_text(data: bytes, max_chars: int | None = None) -> str:
-    from pypdf import PdfReader
-
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        pages, chars = [], 0
-        for page in reader.pages:
-            pages.append((page.extract_text() or "").strip().split("\n"))
-            chars += sum(len(line) + 1 for line in pages[-1])
-            if max_chars is not None and chars > max_chars:
-                raise LimitError.text(max_chars)
-    except (LimitError, MemoryError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - a damaged PDF can fail anywhere in the parser; it must not stop a build
-        raise ValueError(f"is not a readable PDF ({type(exc).__name__}: {exc})") from exc
-    return "\n\n".join("\n".join(lines) for lines in _drop_page_furniture(pages))
-
-
-_PAGE_NUMBER = re.compile(r"^[\s|\-\u2013\u2014]*(?:page\s+)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?[\s|\-\u2013\u2014]*$",
-                          re.IGNORECASE)  # "4", "- 4 -", "Page 3 of 10", "3/10"
-
-
-def _drop_page_furniture(pages: list[list[str]]) -> list[list[str]]:
-    """Drop page numbers and running headers and footers from the top and bottom lines of PDF pages.
-
-    Left in, they land between the two halves of a sentence that runs over a page break. A running
-    line is one that, with its digits ignored, tops (or ends) at least half of the pages, and three.
-    """
-    def key(line: str) -> str:
-        return re.sub(r"\d+", "#", line.strip().lower())
-
-    pages = [[line for line in lines if line.strip()] for lines in pages]
-    counts: dict[tuple[int, str], int] = {}
-    for lines in pages:  # the two lines at each end: a page number may come before a running header
-        for k in {(0, key(line)) for line in lines[:2]} | {(-1, key(line)) for line in lines[-2:]}:
-            counts[k] = counts.get(k, 0) + 1
-    running = {k for k, n in counts.items() if n >= max(3, len(pages) / 2)}
-    kept = []
-    for lines in pages:
-        for end in (0, -1):
-            number = header = False  # one of each at most: a column of figures at a page's end stays
-            while lines:
-                if not number and _PAGE_NUMBER.match(lines[end]):
-                    number = True
-                elif not header and (end, key(lines[end])) in running:
-                    header = True
-                else:
-                    break
-                lines.pop(end)
-        kept.append(lines)
-    return kept
 
 
 class _TextExtractor(HTMLParser):

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.bounded import ParseLimits, read_bounded
+from qa.bounded import ParseLimits, parse_bounded
 from qa.chunking import CHUNKING_VERSION, chunk_document
 from qa.config import Settings
-from qa.documents import CLEANING_VERSION, CorpusFile, Skipped, file_hash, find_files, signature
+from qa.documents import (CLEANING_VERSION, UPLOADS_PREFIX, CorpusFile, Skipped, document_path, file_hash,
+                          find_files, signature)
 from qa.embedder import Embedder
 from qa.errors import CorpusError, IndexError_
 from qa.store import IndexMismatchError, IndexSpec, OtherCorpusError, Store, delete_index
@@ -116,7 +117,7 @@ def _refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool
     checked: list[CorpusFile] = []  # files now known to match the index, whose signatures to remember
     present: set[str] = set()
     unlisted: list[Skipped] = []
-    for file in find_files(corpus, unlisted):
+    for file in find_files(corpus, unlisted, settings.uploads_dir):
         present.add(file.source)
         if file.source not in known:
             todo.append(file)  # new: read once, below
@@ -134,7 +135,10 @@ def _refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool
             checked.append(file)
         else:
             todo.append(file)
-    if known and not present and not unlisted:  # an unmounted or emptied folder must not empty the index
+    def in_corpus(sources) -> bool:  # uploads aside
+        return any(not s.startswith(UPLOADS_PREFIX) for s in sources)
+
+    if in_corpus(known) and not in_corpus(present) and not unlisted:  # an unmounted or emptied folder must not empty the index
         raise CorpusError(f"the corpus folder {corpus} holds no documents, but its index holds {len(known)}: "
                           "the index is left as it was. To empty it, run `qa index --rebuild`")
     report.skipped += unlisted
@@ -149,7 +153,8 @@ def _refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool
     for i, file in enumerate(todo):
         if progress:
             progress(i, len(todo), file.source)
-        doc = _reuse(parsed.get(file.source), file) or read_bounded(corpus, file.path, limits)
+        doc = _reuse(parsed.get(file.source), file) or parse_bounded(file.source, file.path.suffix.lower(),
+                                                                     file.path, limits)
         if isinstance(doc, Skipped):
             log.warning("skipping %s: it %s", doc.source, doc.reason)
             report.skipped.append(doc)
@@ -178,7 +183,7 @@ def changed_since_indexed(store: Store, settings: Settings, sources: list[str]) 
     """Whether any of these indexed files has changed or gone since it was indexed: one stat each, and a
     hash only for a file whose signature was not recorded."""
     for source in dict.fromkeys(sources):
-        path = settings.corpus / source
+        path = document_path(settings.corpus, settings.uploads_dir, source)
         try:
             sig = signature(path.stat())
             if store.file_stat(source) == sig:

@@ -39,6 +39,12 @@ class Hit:
     dense_score: float | None = None  # cosine similarity to the question
     bm25_score: float | None = None  # the raw BM25 score
 
+    def to_dict(self, title: str | None = None) -> dict:
+        """The passage as JSON-ready data, as answers list it (`Answer.to_dict`) and `qa search --json` prints it."""
+        c = self.chunk
+        return {"source": c.source, "title": title, "start": c.start, "end": c.end, "score": round(self.score, 4),
+                "text": c.text}
+
 
 @dataclass(frozen=True)
 class Span:
@@ -93,3 +99,35 @@ class Answer:
     def abstained(self) -> bool:
         """True when no candidate was likely enough to be right to be given as the answer."""
         return self.text == ""
+
+    @property
+    def verdict(self) -> str:
+        """"answer"; or, for an abstention, "not_sure" when a candidate has a fair chance of being right, else
+        "not_in_documents"."""
+        # Read from the candidates' own scores, so that the wording follows whatever the score means.
+        if not self.abstained:
+            return "answer"
+        best = self.alternatives[0] if self.alternatives else None
+        return "not_sure" if best is not None and best.score >= UNSURE_SCORE else "not_in_documents"
+
+    def to_dict(self, titles: dict[str, str] | None = None) -> dict:
+        """The answer as JSON-ready data: the one shape of `qa ask --json`, the chat's API and this method.
+
+        `titles` maps sources to document titles (`title` is None for a source without one).
+        """
+        titles = titles or {}
+        return {
+            "text": self.text, "abstained": self.abstained, "verdict": self.verdict,
+            "score": round(self.score, 4), "confidence": self.confidence,
+            "source": self.source, "title": titles.get(self.source) if self.source else None,
+            "start": self.start, "end": self.end, "context": self.context, "context_start": self.context_start,
+            "alternatives": [{"text": a.text, "score": round(a.score, 4), "source": a.source,
+                              "title": titles.get(a.source) if a.source else None, "start": a.start, "end": a.end}
+                             for a in self.alternatives],
+            "passages": [h.to_dict(titles.get(h.chunk.source)) for h in self.passages],
+        }
+
+
+# An abstention whose best candidate is right one time in four or more is "not sure": that is doubt, not a
+# finding that the documents are silent.
+UNSURE_SCORE = 0.25

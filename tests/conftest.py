@@ -12,10 +12,10 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from qa.config import PROJECT_ROOT, Settings  # noqa: E402
+from qa.config import PROJECT_ROOT, default_reader  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
-BUNDLED_READER = Path(Settings().reader_model)
+BUNDLED_READER = Path(default_reader())
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +108,21 @@ def deep_folder(corpus: Path) -> str:
     finally:
         os.close(fd)
     return name
+
+
+def wait_until_served(proc, url: str, log: Path, seconds: float = 180) -> None:
+    """Wait until a server process answers `url`; fail with its log if it exits or takes longer than `seconds`."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        assert proc.poll() is None, f"the server exited:\n{log.read_text()}"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"the server did not start:\n{log.read_text()}"
+        time.sleep(0.5)

@@ -1,4 +1,4 @@
-"""The browser chat (app.py): its API, a real browser, uploads, the document view's paths, and load.
+"""The browser chat (app.py, qa.ui.chat): its API, a real browser, uploads, the document view's paths, and load.
 
 Servers run in-process on free ports. Tests with `reader_model` (an untrained QA head) check only what
 holds for any extractive model: answers are exact substrings of the cited document, citations point
@@ -23,10 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from conftest import wait_until_served
 
 from qa.config import PROJECT_ROOT
 from qa.pipeline import Assistant
-from qa.types import Answer
+from qa.types import UNSURE_SCORE, Answer
+from qa.ui.pages import example_questions
+from qa.ui.render import answer_html
+from qa.ui.uploads import check_upload
 
 if str(PROJECT_ROOT) not in sys.path:  # app.py lives at the repository root, outside the package
     sys.path.insert(0, str(PROJECT_ROOT))
@@ -75,10 +79,10 @@ class Served:
 def check_cited(assistant: Assistant, fields: dict) -> None:
     """What holds for any reader: the answer is the cited document's text at [start:end]."""
     assert fields["error"] is None
-    assert fields["answer"], "with answer_threshold=0.0 the assistant always answers"
+    assert fields["text"], "with answer_threshold=0.0 the assistant always answers"
     assert fields["source"] in assistant.documents()
     text = assistant.document_text(fields["source"])
-    assert text[fields["start"]:fields["end"]] == fields["answer"]
+    assert text[fields["start"]:fields["end"]] == fields["text"]
     assert fields["confidence"] in ("high", "medium", "low")
     assert 0.0 <= fields["score"] <= 1.0
     for alt in fields["alternatives"]:
@@ -117,6 +121,7 @@ def trained_served(tmp_path_factory: pytest.TempPathFactory, seeds_dir: Path, tr
 def test_api_answers_with_an_exact_citation(served: Served) -> None:
     html, fields = served.ask(QUESTION)
     check_cited(served.assistant, fields)
+    assert set(fields) == set(Answer(text="", score=0.0).to_dict()) | {"error"}  # the one shape (as qa ask --json)
     assert fields["passages"] and all(p["source"] in served.assistant.documents() for p in fields["passages"])
     assert fields["source"] in html and "<mark>" in html and "<details" in html
     assert fields["confidence"] in html
@@ -128,13 +133,13 @@ def test_api_answers_with_an_exact_citation(served: Served) -> None:
 
 def test_api_reports_a_bad_question_in_the_reply(served: Served) -> None:
     html, fields = served.ask("   ")
-    assert "empty" in fields["error"] and fields["answer"] == ""
-    assert "Cannot answer" in html
+    assert "empty" in fields["error"] and fields["text"] == ""
+    assert "Cannot answer" in html and fields["verdict"] == "error"
 
 
 def test_api_gives_the_right_answer_on_seeds(trained_served: Served) -> None:
     _, fields = trained_served.ask(QUESTION)
-    assert "Tang Ping-keung" in fields["answer"]
+    assert "Tang Ping-keung" in fields["text"]
     assert fields["source"] == "004_d4ca66b6ff091c88.txt"
     check_cited(trained_served.assistant, fields)
 
@@ -145,12 +150,15 @@ def test_abstention_says_so_and_shows_the_closest_passages(tiny_corpus: Path, tm
     assistant = Assistant(corpus=tiny_corpus, index_dir=tmp_path / "index", reader_model=reader_model,
                           answer_threshold=1.0)
     html, fields = app.reply(assistant, "When was the lighthouse built?")
-    assert fields["abstained"] and fields["answer"] == "" and fields["error"] is None
+    assert fields["abstained"] and fields["text"] == "" and fields["error"] is None
     assert fields["passages"] and "lighthouse.txt" in html
     best = fields["alternatives"][0]  # the reader's best span, shown as a candidate, not as the answer
     assert best["text"] and f"Best candidate, below the threshold: “{best['text']}”" in html
-    unsure = "Not sure enough to answer: no candidate reaches the confidence threshold."
-    assert (unsure if best["score"] >= app.UNSURE else "The documents do not answer this.") in html
+    assert fields["verdict"] == ("not_sure" if best["score"] >= UNSURE_SCORE else "not_in_documents")
+    verdict = "<strong>Not sure</strong>" if best["score"] >= UNSURE_SCORE else "<strong>Not in the documents</strong>"
+    # The verdict comes first; the candidates and passages are folded away under it.
+    assert html.index(verdict) < html.index("Best candidate") < html.index("<details")
+    assert html.index("<details") < html.index("(characters ")  # the passages, folded
 
 
 def test_abstention_is_unsure_when_a_candidate_has_a_fair_chance() -> None:
@@ -159,15 +167,15 @@ def test_abstention_is_unsure_when_a_candidate_has_a_fair_chance() -> None:
             if best_score is not None else []
         return Answer(text="", score=best_score or 0.0, alternatives=best)
 
-    unsure = "Not sure enough to answer: no candidate reaches the confidence threshold."
-    silent = "The documents do not answer this."
+    unsure, silent = "<strong>Not sure</strong>", "<strong>Not in the documents</strong>"
     for score in (0.4, 0.25):  # right one time in four or more, below the threshold
-        html = app.render_answer(abstention(score))
-        assert unsure in html and silent not in html
+        html = answer_html(abstention(score))
+        assert unsure in html and silent not in html and abstention(score).to_dict()["verdict"] == "not_sure"
         assert "Best candidate, below the threshold: “Edwina Marsh”" in html and f"(probability {score:.2f})" in html
     for score in (0.24, None):  # a poor chance, or no candidate at all
-        html = app.render_answer(abstention(score))
+        html = answer_html(abstention(score))
         assert silent in html and unsure not in html
+        assert abstention(score).to_dict()["verdict"] == "not_in_documents"
 
 
 def test_the_chat_starts_without_a_reader_and_says_why(tiny_corpus: Path, tmp_path: Path) -> None:
@@ -181,22 +189,13 @@ def test_the_chat_starts_without_a_reader_and_says_why(tiny_corpus: Path, tmp_pa
                                 stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, f"app.py exited:\n{log.read_text()}"
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"app.py did not start:\n{log.read_text()}"
-            time.sleep(0.5)
+        wait_until_served(proc, url, log, 300)  # slow on a busy machine
         from gradio_client import Client
 
         client = Client(url, verbose=False, analytics_enabled=False)
         html, fields = client.predict("Who was the last keeper of the lighthouse?", api_name="/respond")
         client.close()
-        assert "no reader model at" in fields["error"] and fields["answer"] == ""
+        assert "no reader model at" in fields["error"] and fields["text"] == ""
         assert "The reader model is not available" in html and "no reader model at" in html
         assert any(p["source"] == "lighthouse.txt" for p in fields["passages"])
     finally:
@@ -239,7 +238,7 @@ def test_browser_chat_cites_and_opens_the_document(served: Served) -> None:
                 assert panel.get_by_text(title, exact=True).is_visible()
             assert "outside.txt" not in panel.inner_text()
             assert "Index built" in panel.inner_text()
-            for example in app.example_questions(served.assistant):
+            for example in example_questions(served.assistant):
                 assert page.get_by_text(example, exact=True).first.is_visible()
 
             box.fill(QUESTION)
@@ -262,6 +261,11 @@ def test_browser_chat_cites_and_opens_the_document(served: Served) -> None:
             reply = page.locator("#qa-chat .qa-reply").last
             assert _normal(reply.locator(".qa-passage mark").first.inner_text()) == _normal(cited)
             assert re.search(r"Confidence: (high|medium|low) \(\d\.\d\d\)", reply.inner_text())
+            # The verdict comes first and the chat has not scrolled it away: it shows in the chat's own box.
+            time.sleep(0.5)  # any scrolling done
+            verdict, shown = reply.locator(".qa-verdict").bounding_box(), page.locator("#qa-chat").bounding_box()
+            assert shown["y"] <= verdict["y"] and verdict["y"] + verdict["height"] <= shown["y"] + shown["height"]
+            assert reply.locator("details").count() == 1 and reply.locator("details[open]").count() == 0  # folded
             answer.scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "chat.png"))
             reply.locator("details summary").click()
@@ -349,7 +353,7 @@ def test_browser_questions_sent_in_quick_succession_are_each_answered_under_them
             assert [text for role, text in messages if role == "user"] == [_normal(first), _normal(second)]
             for i, question in enumerate((first, second)):
                 reply = page.locator("#qa-chat .qa-reply").nth(i)
-                assert _normal(reply.locator(".qa-answer-text").inner_text()) == _normal(expected[question]["answer"])
+                assert _normal(reply.locator(".qa-answer-text").inner_text()) == _normal(expected[question]["text"])
                 assert reply.locator("a.qa-citation").inner_text().strip() == expected[question]["source"]
             assert box.is_enabled() and box.input_value() == ""
     finally:
@@ -440,8 +444,14 @@ def _upload(served: Served, *paths: Path) -> str:
     return message
 
 
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served: Served, tmp_path: Path) -> None:
-    assistant, corpus = upload_served.assistant, upload_served.assistant.settings.corpus
+    assistant, settings = upload_served.assistant, upload_served.assistant.settings
+    corpus, uploads = settings.corpus, settings.uploads_dir
+    corpus_before = _tree(corpus)
     before = dict(assistant.documents())
     generation = assistant.store.generation()
     files = tmp_path / "uploads"
@@ -450,13 +460,13 @@ def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served:
         "blob.txt": b"\x00\x01\x02binary\x00" * 50,  # binary
         "greek.txt": "\u039a\u03b1\u03bb\u03b7\u03bc\u03ad\u03c1\u03b1 \u03ba\u03cc\u03c3\u03bc\u03b5".encode("iso-8859-7"),  # not UTF-8
         "empty.md": b"",
-        "bakery.md": b"\x00\x00",  # would replace a good document (with a binary one)
     }
     for name, data in bad.items():
         (files / name).write_bytes(data)
     outside = tmp_path / "outside-target.txt"
     outside.write_text("untouched", encoding="utf-8")
-    (corpus / "link.txt").symlink_to(outside)
+    uploads.mkdir(parents=True, exist_ok=True)
+    (uploads / "link.txt").symlink_to(outside)
     (files / "link.txt").write_text("written through a link", encoding="utf-8")
 
     message = _upload(upload_served, *(files / n for n in [*bad, "link.txt"]))
@@ -464,28 +474,34 @@ def test_upload_makes_a_document_answerable_and_refuses_bad_files(upload_served:
         assert f"Refused {name}" in message, message
     assert "binary" in message and "UTF-8" in message and "empty" in message
     assert assistant.documents() == before and assistant.store.generation() == generation
-    assert not any((corpus / n).exists() for n in bad if n != "bakery.md")
+    assert not any((uploads / n).exists() for n in bad)
     assert outside.read_text(encoding="utf-8") == "untouched"
-    assert b"\x00" not in (corpus / "bakery.md").read_bytes()
     # Types other than txt, md, html, pdf and docx are refused by the upload box itself.
     from gradio_client.exceptions import AppError
 
     (files / "program.exe").write_bytes(b"MZ" + b"\x00" * 10)
     with pytest.raises(AppError, match="Invalid file type"):
         _upload(upload_served, files / "program.exe")
-    assert not (corpus / "program.exe").exists() and assistant.documents() == before
+    assert not (uploads / "program.exe").exists() and assistant.documents() == before
 
     (files / "observatory.md").write_text(NEW_DOC, encoding="utf-8")
     message = _upload(upload_served, files / "observatory.md")
-    assert "Added observatory.md" in message, message
-    assert (corpus / "observatory.md").read_text(encoding="utf-8") == NEW_DOC
-    assert set(assistant.documents()) == set(before) | {"observatory.md"}
+    assert "Added observatory.md as .uploads/observatory.md" in message, message
+    # The upload is kept in the index's own folder, indexed with the corpus; the corpus folder is never written.
+    assert (uploads / "observatory.md").read_text(encoding="utf-8") == NEW_DOC
+    assert _tree(corpus) == corpus_before
+    assert set(assistant.documents()) == set(before) | {".uploads/observatory.md"}
 
     html, fields = upload_served.ask("Who opened the Quillfeather Observatory on Bramble Hill?")
     check_cited(assistant, fields)
-    assert fields["passages"][0]["source"] == "observatory.md"
-    page = httpx.get(upload_served.url + "document", params={"source": "observatory.md"})
+    assert fields["passages"][0]["source"] == ".uploads/observatory.md"
+    page = httpx.get(upload_served.url + "document", params={"source": ".uploads/observatory.md"})
     assert page.status_code == 200 and "Edwina Marsh" in page.text
+
+    # Indexed with the corpus: a refresh from the command line (another Assistant) keeps it.
+    other = Assistant(corpus=corpus, index_dir=settings.index_dir, reader_model=settings.reader_model)
+    report = other.index()
+    assert ".uploads/observatory.md" not in report.removed and ".uploads/observatory.md" in other.documents()
 
 
 def test_upload_cap_is_the_limit_the_upload_box_names(served: Served, tmp_path: Path) -> None:
@@ -516,9 +532,9 @@ def test_check_upload_refuses_names_that_leave_the_corpus(tiny_corpus: Path, tmp
         path.parent.mkdir(exist_ok=True)
         if name != "..":
             path.write_text("some text", encoding="utf-8")
-        assert isinstance(app.check_upload(assistant, path), str), name
+        assert isinstance(check_upload(assistant, path), str), name
     (tmp_path / "names" / "fine.txt").write_text("Some text.", encoding="utf-8")
-    assert app.check_upload(assistant, tmp_path / "names" / "fine.txt") == ("fine.txt", b"Some text.")
+    assert check_upload(assistant, tmp_path / "names" / "fine.txt") == ("fine.txt", b"Some text.")
 
 
 def test_check_upload_refuses_a_file_over_the_limit(tiny_corpus: Path, tmp_path: Path, reader_model: str) -> None:
@@ -526,28 +542,34 @@ def test_check_upload_refuses_a_file_over_the_limit(tiny_corpus: Path, tmp_path:
     assistant = Assistant(corpus=tiny_corpus, index_dir=tmp_path / "index", reader_model=reader_model,
                           max_file_bytes=4096)
     (tmp_path / "big.txt").write_bytes(b"word " * 820)
-    assert "over the limit of 4 KB" in app.check_upload(assistant, tmp_path / "big.txt")
+    assert check_upload(assistant, tmp_path / "big.txt") == "it is larger than the limit of 4,096 bytes (it is 4 KB)"
     (tmp_path / "fits.txt").write_bytes(b"word " * 819)
-    assert app.check_upload(assistant, tmp_path / "fits.txt") == ("fits.txt", b"word " * 819)
+    assert check_upload(assistant, tmp_path / "fits.txt") == ("fits.txt", b"word " * 819)
 
 
 def test_upload_never_replaces_a_document(upload_served: Served, tmp_path: Path) -> None:
-    assistant, corpus = upload_served.assistant, upload_served.assistant.settings.corpus
-    before, generation = dict(assistant.documents()), assistant.store.generation()
-    original = (corpus / "lighthouse.txt").read_bytes()
+    assistant, settings = upload_served.assistant, upload_served.assistant.settings
+    corpus_before = _tree(settings.corpus)
+    # A name the corpus has already is no clash: the upload is kept apart, and cited under .uploads/.
     (tmp_path / "lighthouse.txt").write_text("The lighthouse was sold to Edwina Marsh in 1931.", encoding="utf-8")
+    assert "Added lighthouse.txt as .uploads/lighthouse.txt" in _upload(upload_served, tmp_path / "lighthouse.txt")
+    assert _tree(settings.corpus) == corpus_before
+    original = (settings.uploads_dir / "lighthouse.txt").read_bytes()
+    before, generation = dict(assistant.documents()), assistant.store.generation()
+
+    (tmp_path / "lighthouse.txt").write_text("The lighthouse was sold to Thomas Avery in 1950.", encoding="utf-8")
     message = _upload(upload_served, tmp_path / "lighthouse.txt")
-    assert message == ("- Refused lighthouse.txt: a document named lighthouse.txt is already in the folder: "
+    assert message == ("- Refused lighthouse.txt: a document named lighthouse.txt was uploaded already: "
                        "rename the file to add it.")
-    assert (corpus / "lighthouse.txt").read_bytes() == original
+    assert (settings.uploads_dir / "lighthouse.txt").read_bytes() == original
     assert assistant.documents() == before and assistant.store.generation() == generation
 
     # The same bytes again: nothing to replace, and the file is not written.
     (tmp_path / "lighthouse.txt").write_bytes(original)
-    mtime = (corpus / "lighthouse.txt").stat().st_mtime_ns
+    mtime = (settings.uploads_dir / "lighthouse.txt").stat().st_mtime_ns
     message = _upload(upload_served, tmp_path / "lighthouse.txt")
-    assert message == "- lighthouse.txt is already in the corpus, unchanged.", message
-    assert (corpus / "lighthouse.txt").stat().st_mtime_ns == mtime
+    assert message == "- lighthouse.txt was uploaded already, unchanged.", message
+    assert (settings.uploads_dir / "lighthouse.txt").stat().st_mtime_ns == mtime
     assert assistant.documents() == before and assistant.store.generation() == generation
 
 
@@ -585,4 +607,4 @@ def test_twenty_concurrent_questions_get_the_right_answers(trained_served: Serve
     results = _concurrent(trained_served, questions[:20])
     for question, (_, fields) in zip(questions, results):
         answer, source = KNOWN[question]
-        assert answer in fields["answer"] and fields["source"] == source
+        assert answer in fields["text"] and fields["source"] == source

@@ -10,14 +10,19 @@ from pathlib import Path
 import pytest
 from hostile import bomb_docx, text_docx
 
-from qa.bounded import _WORKER, ParseLimits, parse_bounded, read_bounded
+from qa.bounded import _WORKER, ParseLimits, parse_bounded
 from qa.config import Settings
-from qa.documents import Skipped
+from qa.documents import Skipped, source_name
 from qa.embedder import Embedder
 from qa.indexer import open_store, refresh
 from qa.types import Document
 
 LIMITS = ParseLimits.of(Settings.load())
+
+
+def read_bounded(corpus: Path, path: Path, limits: ParseLimits):
+    """A file of the corpus read within the limits, cited as the indexer cites it."""
+    return parse_bounded(source_name(corpus, path), path.suffix.lower(), path, limits)
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,19 @@
-"""qa.cli: the `qa` command, run in-process through main()."""
+"""qa.ui.cli: the `qa` command, run in-process through main()."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-from qa.cli import main, marked_sentence
 from qa.documents import read_document
 from qa.types import Answer
+from qa.ui.cli import main
+from qa.ui.render import marked_sentence
 
 DATA = Path(__file__).parent / "data"
 
@@ -61,7 +63,7 @@ def test_ask_without_a_question_answers_each_line_of_input(capsys, monkeypatch: 
     replies = [json.loads(line) for line in out.splitlines()]
     assert [r["question"] for r in replies] == [lines[0], lines[3].strip(), lines[4], "Who owns the caf??"]  # "é" became "?"
     assert "characters long" in replies[1]["error"] and replies[1]["text"] == ""
-    assert "error" not in replies[3]  # asked, not a traceback that ends the run
+    assert replies[3]["error"] is None  # asked, not a traceback that ends the run
     for r in (replies[0], replies[2]):  # real answers, cited
         assert read_document(tiny_corpus, tiny_corpus / r["source"]).text[r["start"]:r["end"]] == r["text"]
     assert code == 2  # one question could not be asked; the others were answered
@@ -201,7 +203,10 @@ def test_ask_json(capsys, tiny_corpus: Path, tmp_path: Path, reader_model: str) 
                        "--threshold", "0", "--corpus", tiny_corpus, "--index-dir", tmp_path / "index")
     assert code == 0
     result = json.loads(out.strip().splitlines()[-1])
-    assert set(result) == {"text", "score", "source", "start", "end", "context", "alternatives"}
+    # One shape for an answer: Answer.to_dict()'s keys, and `error`; the chat's API gives the same (test_chat).
+    assert set(result) == {"text", "abstained", "verdict", "score", "confidence", "source", "title", "start", "end",
+                           "context", "context_start", "alternatives", "passages", "error"}
+    assert result["error"] is None and result["passages"]
     found = ([result] if result["text"] else []) + result["alternatives"]
     assert found
     for a in found:
@@ -215,8 +220,10 @@ def test_ask_prints_an_abstention(capsys, tiny_corpus: Path, tmp_path: Path, rea
                        "--threshold", "1", "--corpus", tiny_corpus, "--index-dir", tmp_path / "index")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].startswith("The documents do not answer this")
-    # The reader's best span is still shown, marked as below the threshold, and then the closest passages.
+    # The verdict first; the reader's best span is still shown, marked as below the threshold, then the closest
+    # passages. "Not sure" when that span is likelier right than not.
+    best = float(re.search(r"\((\d\.\d\d)\) in ", lines[1]).group(1))
+    assert lines[0].startswith("Not sure: " if best >= 0.5 else "Not in the documents: ")
     assert lines[1].startswith("  best candidate, below the threshold: ")
     assert "Thomas Avery" in lines[1] and lines[1].endswith("lighthouse.txt")
     assert lines[2].startswith("  closest: lighthouse.txt")

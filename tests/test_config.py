@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
-from qa.config import Settings
+from qa.config import PROJECT_ROOT, Settings
 from qa.errors import QAError, SettingsError
 
 
@@ -76,3 +77,18 @@ def test_environment_values_are_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
     s = Settings.load()
     assert (s.chunk_words, s.answer_threshold, s.stop_confidence) == (80, None, 0.9)
     assert Settings.load(chunk_words=90).chunk_words == 90  # an explicit override wins
+
+
+def test_defaults_in_the_checkout_and_for_another_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    s = Settings.load()  # run from the checkout: seeds/ indexed in embeddings/, the reader in models/reader
+    assert (s.corpus, s.index_dir) == (PROJECT_ROOT / "seeds", PROJECT_ROOT / "embeddings")
+    assert s.reader_model == str(PROJECT_ROOT / "models" / "reader") and s.uploads_dir == s.index_dir / "uploads"
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "a" / "notes").mkdir(parents=True)
+    (tmp_path / "b" / "notes").mkdir(parents=True)
+    a, b = Settings.load(corpus=tmp_path / "a" / "notes"), Settings.load(corpus=tmp_path / "b" / "notes")
+    # Another folder's index goes to the cache, never into the folder; two folders of one name get two indexes.
+    assert a.index_dir.parent == b.index_dir.parent == tmp_path / "cache" / "indexes"
+    assert a.index_dir.name.startswith("notes-") and a.index_dir != b.index_dir
+    assert Settings.load(corpus=tmp_path / "a" / "notes").index_dir == a.index_dir
+    assert Settings.load(corpus=tmp_path / "a" / "notes", uploads_dir=tmp_path / "up").uploads_dir == tmp_path / "up"

@@ -189,6 +189,25 @@ def test_pdf_page_numbers_and_running_headers_leave_sentences_whole(tmp_path: Pa
         "Harbour Report 2021 is the annual report of the harbour office."]
 
 
+def test_a_two_page_pdf_loses_its_running_header_and_keeps_wrapped_sentences_whole(tmp_path: Path) -> None:
+    """A short PDF is cleaned as a long one: its header on both pages goes, and a line the layout wrapped before
+    a capital ("Northwind" / "Properties"), on a page or over the page break, is joined to its sentence."""
+    header = "Harbour Lease Agreement - Confidential"
+    (tmp_path / "lease.pdf").write_bytes(make_pdf([
+        [header, "Lease Terms", "This lease is made between the Harbour Board and Northwind",
+         "Properties Limited for the warehouse that stands on the old", "1"],
+        [header, "Pier 9. The lease runs for ten years from the first of March.", "Rent", "The rent is due monthly.",
+         "2"],
+    ]))
+    doc = read_document(tmp_path, tmp_path / "lease.pdf")
+    assert isinstance(doc, Document), doc
+    assert doc.text.split("\n\n") == [
+        "Lease Terms",  # a short line is no wrapped one: a heading stays a paragraph of its own
+        "This lease is made between the Harbour Board and Northwind Properties Limited for the warehouse that "
+        "stands on the old Pier 9. The lease runs for ten years from the first of March.",
+        "Rent", "The rent is due monthly."]
+
+
 def test_a_pdf_that_breaks_the_parser_is_skipped_not_raised(tmp_path: Path) -> None:
     pdf = make_pdf([["The Old Harbour Lighthouse was built in 1871."], ["It is 34 metres tall."]])
     (tmp_path / "damaged.pdf").write_bytes(pdf.replace(b"trailer\n<<", b"trailer\n9<"))  # pypdf: AttributeError

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.config import Settings
+from qa.config import default_selector
 from qa.evidence import FEATURES
 from qa.pipeline import Assistant
 from qa.selector import SELECTOR_FILE, Selector, SelectorError
 
-SHIPPED = Path(Settings().selector_model)
+SHIPPED = Path(default_selector())
 DATA = Path(__file__).parent / "data" / "selector"
 
 

@@ -464,15 +464,16 @@ def store_chunk_ids(store: Store) -> list[str]:
 
 def test_crash_between_embedding_batches(index, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
     import qa.indexer
-    from sentence_transformers import SentenceTransformer
 
+    embedder.warm_up()
+    model_class = type(embedder._model)  # whichever runs the embedder: transformers alone or sentence-transformers
     s, index_dir = index
     for name in ("a", "b", "c"):
         (s.corpus / f"{name}.txt").write_text(f"Document {name} is about the harbour crane number {name}.",
                                               encoding="utf-8")
     store = open_store(s, embedder)
     monkeypatch.setattr(qa.indexer, "BATCH_CHUNKS", 1)
-    real_encode = SentenceTransformer.encode
+    real_encode = model_class.encode
     calls = []
 
     def encode_then_crash(self, *args, **kwargs):
@@ -481,10 +482,10 @@ def test_crash_between_embedding_batches(index, embedder: Embedder, monkeypatch:
             raise MemoryError("killed")
         return real_encode(self, *args, **kwargs)
 
-    monkeypatch.setattr(SentenceTransformer, "encode", encode_then_crash)
+    monkeypatch.setattr(model_class, "encode", encode_then_crash)
     with pytest.raises(MemoryError):
         refresh(store, embedder, s)
-    monkeypatch.setattr(SentenceTransformer, "encode", real_encode)
+    monkeypatch.setattr(model_class, "encode", real_encode)
     store.close()
 
     again = open_store(s, embedder)

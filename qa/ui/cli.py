@@ -7,8 +7,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
-from pathlib import Path
 
 from qa.errors import ModelError, QAError, QuestionError
 
@@ -76,6 +74,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer a question; without one, answer each line of standard input, the models loaded once."""
     from qa.pipeline import clean_question
+    from qa.ui.render import error_json
 
     from qa.indexer import check_corpus
 
@@ -107,7 +106,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         except QuestionError as exc:  # this question only; the next may be fine
             code = 2
             if args.json:
-                print(json.dumps({"question": question, "text": "", "error": str(exc)}, ensure_ascii=False))
+                print(json.dumps({"question": question, **error_json(str(exc), [])}, ensure_ascii=False))
             else:
                 print(f"qa: {exc}", file=sys.stderr)
         sys.stdout.flush()
@@ -118,6 +117,8 @@ def _answer(assistant, question: str, as_json: bool, missing: ModelError | None 
 
     `echo` puts the question in the JSON too, so that replies to many questions can be told apart.
     """
+    from qa.ui.render import answer_json, answer_text, error_json, passages_text
+
     asked = {"question": question} if echo else {}
     if missing is None:
         assistant.check_question(question)  # a bad question is said as such, reader or not
@@ -126,185 +127,53 @@ def _answer(assistant, question: str, as_json: bool, missing: ModelError | None 
         except ModelError as exc:  # the reader's alone: another model's error is not a missing reader
             print(f"qa: {exc}", file=sys.stderr)
             missing = exc
-    if missing is None:
-        answer = assistant.ask(question)
-    else:
+    if missing is not None:
         # No reader, so no span to cite; the passages that match still carry their files and offsets.
         hits = assistant.retrieve(question)[:3]
         if as_json:
-            print(json.dumps({**asked, "text": "", "error": str(missing), "passages": [_passage(h) for h in hits]},
-                             ensure_ascii=False))
+            titles = assistant.titles([h.chunk.source for h in hits])
+            print(json.dumps({**asked, **error_json(str(missing), hits, titles)}, ensure_ascii=False))
             return 2
         print("No answer: the reader is not available. The passages that match best:")
-        _print_passages(hits, 160)
+        print(passages_text(hits, 160))
         return 2
+    answer = assistant.ask(question)
     if as_json:
-        fields = ("text", "score", "source", "start", "end", "context")
-        out = {**asked, **{k: getattr(answer, k) for k in fields}}
-        out["alternatives"] = [{k: getattr(a, k) for k in fields[:5]} for a in answer.alternatives]
-        print(json.dumps(out, ensure_ascii=False))
-        return 0
-    if answer.abstained:
-        print(f"The documents do not answer this (the likeliest candidate is right with probability "
-              f"{answer.score:.2f}).")
-        if answer.alternatives:  # what the reader found, for a user who judges the threshold too cautious
-            best = answer.alternatives[0]
-            print(f"  best candidate, below the threshold: {best.text!r} ({best.score:.2f}) in {best.source}")
-        for hit in answer.passages[:3]:
-            print(f"  closest: {hit.chunk.source}: {_shorten(hit.chunk.text, 160)}")
-        return 0
-    print(f"Answer: {answer.text}")
-    print(f"Score:  {answer.score:.2f} ({answer.confidence} confidence)")
-    print(f"Source: {answer.source}, characters {answer.start}-{answer.end}")
-    print(f"        {marked_sentence(answer, bold=sys.stdout.isatty())}")
-    for alt in answer.alternatives:
-        print(f"  also: {alt.text!r} ({alt.score:.2f}) in {alt.source}")
+        sources = [a.source for a in (answer, *answer.alternatives) if a.source]
+        titles = assistant.titles([*sources, *(h.chunk.source for h in answer.passages)])
+        print(json.dumps({**asked, **answer_json(answer, titles)}, ensure_ascii=False))
+    else:
+        print(answer_text(answer, bold=sys.stdout.isatty()))
     return 0
 
 
 def cmd_search(args: argparse.Namespace) -> int:
     """Print the passages that best match a query, with their files and offsets; needs no reader."""
-    hits = _assistant(args, min_score_ratio=0.0).retrieve(args.query)  # a search lists all top-k, read or not
+    from qa.ui.render import passages_text
+
+    assistant = _assistant(args, min_score_ratio=0.0)  # a search lists all top-k, read or not
+    hits = assistant.retrieve(args.query)
     if args.json:
-        print(json.dumps([_passage(h) for h in hits], ensure_ascii=False))
+        titles = assistant.titles([h.chunk.source for h in hits])
+        print(json.dumps([h.to_dict(titles.get(h.chunk.source)) for h in hits], ensure_ascii=False))
     else:
-        _print_passages(hits, 300)
+        print(passages_text(hits, 300))
     return 0
-
-
-def _passage(hit) -> dict:
-    c = hit.chunk
-    return {"source": c.source, "start": c.start, "end": c.end, "score": round(hit.score, 4), "text": c.text}
-
-
-def _print_passages(hits: list, width: int) -> None:
-    for rank, hit in enumerate(hits, 1):
-        c = hit.chunk
-        print(f"{rank}. {c.source}, characters {c.start}-{c.end} (match {hit.score:.2f})\n   {_shorten(c.text, width)}")
-
-
-def marked_sentence(answer, bold: bool = False) -> str:
-    """The sentence of the context that holds the answer, with the answer marked."""
-    from qa.chunking import sentence_spans
-
-    ctx, at = answer.context, answer.start - answer.context_start
-    end = at + len(answer.text)
-    s, e = next(((s, e) for s, e in sentence_spans(ctx) if s <= at < e), (0, len(ctx)))
-    s, e = min(s, at), max(e, end)
-    left, right = ("\033[1m", "\033[0m") if bold else ("**", "**")
-    return f"{ctx[s:at]}{left}{ctx[at:end]}{right}{ctx[end:e]}"
-
-
-def _shorten(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a question set: JSONL over a corpus, or SQuAD (reader-only or end to end)."""
-    from tqdm import tqdm
+    from qa.ui.evaluation import run_eval
 
-    from qa import evaluate as ev
-    from qa.atomic import atomic_write_bytes
-
-    path = Path(args.file)
-    if not path.is_file():
-        raise QAError(f"no question set at {path}")
-    if args.choose_threshold and (args.threshold is not None or args.retrieval_only):
-        raise QAError("--choose-threshold reads every question without abstaining and chooses the threshold "
-                      "itself: drop --threshold and --retrieval-only")
-    if args.predictions and (Path(args.predictions).is_dir() or not Path(args.predictions).parent.is_dir()):
-        # Said before the work, not after it.
-        raise QAError(f"cannot write predictions to {args.predictions}: give a file in an existing folder")
-    try:
-        if ev.is_squad(path):
-            squad = ev.load_squad(path, split=args.split)
-            questions = ev.sample(squad.questions, args.limit)
-        else:
-            squad = None
-            questions = ev.sample(ev.load_jsonl(path), args.limit)
-    except ValueError as exc:  # a malformed question set: say where, without a traceback
-        raise QAError(str(exc)) from exc
-    if not questions:
-        raise QAError(f"{path} holds no questions")
-
-    never_abstain = {"answer_threshold": 0.0} if args.choose_threshold else {}
-    if args.reader_only:
-        if squad is None:
-            raise QAError("--reader-only needs a SQuAD file: it reads each question against its gold paragraph")
-        assistant = _assistant(args, **never_abstain)  # its reader, from the settings; nothing else loads
-        predictions, seconds = ev.timed(ev.run_reader_only, assistant.reader, questions,
-                                        assistant.settings.answer_threshold)
-    else:
-        with tempfile.TemporaryDirectory(prefix="qa-eval-") as tmp:
-            extra = {}
-            if squad is not None:  # the paragraphs become the corpus, in a temporary index
-                work = Path(args.workdir) if args.workdir else Path(tmp)
-                ev.write_corpus(squad.paragraphs, work / "corpus")
-                extra = {"corpus": work / "corpus", "index_dir": work / "index"}
-            assistant = _assistant(args, **extra, **never_abstain)
-            _check_questions(assistant, questions, path)
-            if not args.retrieval_only:
-                try:  # before any indexing, which can take long
-                    assistant.reader.warm_up()
-                except ModelError as exc:
-                    raise ModelError(f"{exc} To measure the retriever alone, add --retrieval-only.") from exc
-            assistant.index(progress=_progress_bar("indexing"))
-            if args.retrieval_only:
-                predictions, seconds = ev.timed(ev.run_retrieval, assistant, questions)
-            else:
-                bar = tqdm(total=len(questions), desc="asking", unit="q", file=sys.stderr, disable=None)
-                predictions, seconds = ev.timed(ev.run_pipeline, assistant, questions,
-                                                progress=lambda done, total: bar.update(1))
-                bar.close()
-    chosen = None
-    if args.choose_threshold:
-        chosen = ev.choose_threshold(predictions)
-        predictions = ev.at_threshold(predictions, chosen)
-    if args.retrieval_only:
-        metrics = ev.score_retrieval(predictions)
-    else:
-        metrics = ev.score(predictions, reader_only=args.reader_only)
-    if not args.reader_only:
-        metrics["retrieval"] = assistant.settings.retrieval
-    if chosen is not None:
-        metrics["threshold"] = chosen  # in full: a rounded one may answer a question fewer or more
-    metrics["seconds_per_question"] = round(seconds / max(1, metrics["n"]), 4)
-    for key, value in metrics.items():
-        if value is not None:
-            print(f"{key:>20}: {value}")
-    if args.json:
-        print(json.dumps(metrics))
-    if args.predictions:  # after the metrics, which a failed write must not take with it
-        rows = ev.prediction_rows(predictions, reading=not args.retrieval_only)
-        try:
-            atomic_write_bytes(Path(args.predictions), "".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                                               for r in rows).encode("utf-8"))
-        except OSError as exc:
-            raise QAError(f"cannot write predictions to {args.predictions}: {exc.strerror or exc}") from exc
-    return 0
-
-
-def _check_questions(assistant, questions: list, path: Path) -> None:
-    """Refuse, before any work, a question the assistant would refuse mid-run, and say where it stands."""
-    for q in questions:
-        try:
-            assistant.check_question(q.question)
-        except QuestionError as exc:
-            raise QuestionError(f"{path}, {q.where}: {exc}") from exc
+    return run_eval(args, _assistant, _progress_bar)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Start the browser chat."""
-    import importlib.util
-
-    from qa.config import PROJECT_ROOT
-
     assistant = _assistant(args)  # its settings are checked before the chat's slow imports
-    spec = importlib.util.spec_from_file_location("qa_app", PROJECT_ROOT / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    app.serve(assistant, host=assistant.settings.host, port=assistant.settings.port)
+    from qa.ui.chat import serve
+
+    serve(assistant, host=assistant.settings.host, port=assistant.settings.port)
     return 0
 
 
@@ -373,6 +242,8 @@ def parser() -> argparse.ArgumentParser:
                     help="read without abstaining, then report the metrics at the threshold that gives this set "
                          "its best F1, and that threshold")
     sp.add_argument("--json", action="store_true", help="end with the metrics as one JSON line")
+    sp.add_argument("--report", metavar="FILE.html",
+                    help="also write a self-contained HTML report: curves, reliability, the questions that failed")
     sp.set_defaults(run=cmd_eval)
 
     sp = sub.add_parser("serve", help="start the browser chat")
