@@ -1,8 +1,8 @@
 """A sentence-transformers model of the common shape (transformer, mean pooling, normalisation), run with
 transformers alone.
 
-Importing sentence-transformers pulls in scikit-learn and scipy, several seconds before a first answer;
-transformers is loaded for the reader anyway. The vectors are sentence-transformers' own: the same
+Importing sentence-transformers pulls in scikit-learn on top of transformers, which the reader loads anyway
+(benchmarks/README.md, "Cold start": most of a first answer's wait is transformers' own imports). The vectors are sentence-transformers' own: the same
 tokenisation (texts stripped, truncated to the model's max_seq_length), the same mean over real tokens
 and the same L2 normalisation (tests/test_mean_pooling.py compares the two).
 """
