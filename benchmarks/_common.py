@@ -39,14 +39,14 @@ def cache_dir() -> Path:
 
 def squad_articles(splits: tuple[str, ...] = ("train", "dev")) -> list[tuple[str, dict]]:
     """(split, article) pairs from the SQuAD v1.1 files."""
-    from qa import evaluate as ev
+    from qa import questions as qs
 
     out = []
     for split in splits:
         path = SQUAD_DIR / SPLITS[split]
         if not path.is_file():
             raise SystemExit(f"SQuAD not found at {path}: set QA_SQUAD_DIR to the folder holding {SPLITS[split]}")
-        out += [(split, a) for a in ev.squad_articles(path)]
+        out += [(split, a) for a in qs.squad_articles(path)]
     return out
 
 

@@ -38,6 +38,7 @@ if str(SCRIPTS) not in sys.path:
 
 import train_reader as tr  # noqa: E402
 from qa import evaluate as ev  # noqa: E402
+from qa import questions as qs  # noqa: E402
 from qa.reader import Reader, answer_positions, featurize, length_batches  # noqa: E402
 
 log = tr.log
@@ -226,15 +227,15 @@ def evaluate_teacher(args, folder: Path, device: str, calib_articles: list[dict]
     student, then SQuAD v1.1 dev never abstaining and the v2.0 report half at that threshold."""
     reader = Reader(str(folder), device=device, max_seq_len=args.max_seq_len, doc_stride=args.stride,
                     max_answer_tokens=args.max_answer_tokens, batch_size=args.eval_batch)
-    chosen = tr.calibrate(reader, ev.sample(tr.questions_of(calib_articles), args.eval_limit), args.eval_batch)
+    chosen = tr.calibrate(reader, qs.sample(tr.questions_of(calib_articles), args.eval_limit), args.eval_batch)
     reader.threshold = chosen["threshold"]
     limit = args.teacher_eval_limit or args.eval_limit
-    v1 = ev.sample(ev.load_squad(args.squad_dir / "dev-v1.1.json.gz").questions, limit)
-    v2 = ev.sample(ev.load_squad(args.squad_dir / "dev-v2.0.json.gz", split="report").questions, limit)
+    v1 = qs.sample(qs.load_squad(args.squad_dir / "dev-v1.1.json.gz").questions, limit)
+    v2 = qs.sample(qs.load_squad(args.squad_dir / "dev-v2.0.json.gz", split="report").questions, limit)
     scores = {"threshold": chosen["threshold"], "threshold data (held out)": chosen["metrics"]}
-    for name, qs, thr in (("SQuAD v1.1 dev, never abstaining (--threshold 0)", v1, 0.0),
+    for name, asked, thr in (("SQuAD v1.1 dev, never abstaining (--threshold 0)", v1, 0.0),
                           ("SQuAD v2.0 dev, report half", v2, None)):
-        scores[name] = tr.evaluate(reader, qs, args.eval_batch, thr)
+        scores[name] = tr.evaluate(reader, asked, args.eval_batch, thr)
         log(f"teacher, {name}: {json.dumps(scores[name])}")
     return scores
 
@@ -292,7 +293,7 @@ def eval_rate(folder: Path, args, device: str, n: int) -> float:
     """Questions per second of a reader folder on `n` SQuAD v1.1 dev questions, never abstaining."""
     reader = Reader(str(folder), device=device, max_seq_len=args.max_seq_len, doc_stride=args.stride,
                     max_answer_tokens=args.max_answer_tokens, batch_size=args.eval_batch)
-    questions = ev.sample(ev.load_squad(args.squad_dir / "dev-v1.1.json.gz").questions, n)
+    questions = qs.sample(qs.load_squad(args.squad_dir / "dev-v1.1.json.gz").questions, n)
     reader.warm_up()
     t = time.perf_counter()
     ev.run_reader_only(reader, questions, 0.0, batch=args.eval_batch)

@@ -129,9 +129,9 @@ def load_body(model_dir: Path):
 
 def real_pairs(squad_dir: Path, n: int) -> tuple[list[str], list[str]]:
     """The first `n` questions of SQuAD v1.1 dev with their paragraphs: real text to measure on."""
-    from qa import evaluate as ev
+    from qa import questions as qs
 
-    questions = ev.load_squad(squad_dir / "dev-v1.1.json.gz").questions[:n]
+    questions = qs.load_squad(squad_dir / "dev-v1.1.json.gz").questions[:n]
     return [q.question for q in questions], [q.context for q in questions]
 
 

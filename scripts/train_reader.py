@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa import evaluate as ev  # noqa: E402
+from qa import questions as qs  # noqa: E402
 from qa.chunking import sentence_spans  # noqa: E402
 from qa.reader import CALIBRATION_FILE, MIN_CONTEXT_TOKENS, Reader, answer_positions, featurize  # noqa: E402
 
@@ -278,16 +279,16 @@ def swap_name_examples(articles: list[dict], fraction: float, rng: random.Random
 
 def split_v2_train_half(articles: list[dict], calib_articles: int, seed: int) -> tuple[list[dict], list[dict]]:
     """The v2 articles outside the report half, split into (train, calibration) by article."""
-    half = sorted((a for a in articles if not ev.report_half(a["title"])), key=lambda a: a["title"])
+    half = sorted((a for a in articles if not qs.report_half(a["title"])), key=lambda a: a["title"])
     order = list(range(len(half)))
     random.Random(seed).shuffle(order)
     held = set(order[:calib_articles])
     return ([a for i, a in enumerate(half) if i not in held], [a for i, a in enumerate(half) if i in held])
 
 
-def questions_of(articles: list[dict]) -> list[ev.Question]:
+def questions_of(articles: list[dict]) -> list[qs.Question]:
     """`qa.evaluate.Question`s, for reading each question against its own paragraph."""
-    return [ev.squad_question(qa, para["context"], None)
+    return [qs.squad_question(qa, para["context"], None)
             for article in articles for para in article["paragraphs"] for qa in para["qas"]]
 
 
@@ -462,7 +463,7 @@ def train(model, feats: Features, args, device: str, loss_fn=None) -> dict:
 
 # ---- threshold and evaluation --------------------------------------------------------------------
 
-def calibrate(reader: Reader, questions: list[ev.Question], batch: int) -> dict:
+def calibrate(reader: Reader, questions: list[qs.Question], batch: int) -> dict:
     """Read the held-out questions once, never abstaining, and choose the threshold with the F1-best rule."""
     predictions = ev.run_reader_only(reader, questions, 0.0, batch=batch)
     t = ev.choose_threshold(predictions)
@@ -471,7 +472,7 @@ def calibrate(reader: Reader, questions: list[ev.Question], batch: int) -> dict:
     return {"threshold": t, "f1": metrics["f1"], "metrics": metrics}
 
 
-def evaluate(reader: Reader, questions: list[ev.Question], batch: int, threshold: float | None = None) -> dict:
+def evaluate(reader: Reader, questions: list[qs.Question], batch: int, threshold: float | None = None) -> dict:
     """`qa eval --reader-only` on these questions: run_reader_only (the reader's threshold), then score."""
     t = time.perf_counter()
     metrics = ev.score(ev.run_reader_only(reader, questions, threshold, batch=batch), reader_only=True)
@@ -790,8 +791,8 @@ def build_parser(description: str = __doc__.split("\n\n")[0]) -> argparse.Argume
 def load_training_data(args, tokenizer) -> tuple[dict[str, list[Example]], list[dict], dict]:
     """Examples per source, the calibration articles, and disambiguation counts."""
     rng = random.Random(args.seed)
-    train_articles = ev.squad_articles(args.squad_dir / "train-v1.1.json.gz")
-    v2_articles = ev.squad_articles(args.squad_dir / "dev-v2.0.json.gz")
+    train_articles = qs.squad_articles(args.squad_dir / "train-v1.1.json.gz")
+    v2_articles = qs.squad_articles(args.squad_dir / "dev-v2.0.json.gz")
     v2_train, v2_calib = split_v2_train_half(v2_articles, args.calib_articles, args.seed)
     stats: dict = {}
     v1 = squad_examples(train_articles, "squad", args.disambiguate, args.disambig_window, stats)
@@ -837,20 +838,20 @@ def calibrate_and_evaluate(args, device: str, calib_articles: list[dict]) -> tup
 
     calib_file = args.out / CALIBRATION_FILE
     calib_file.write_text(json.dumps({"calibration": args.calibration, "threshold": 0.0}), encoding="utf-8")
-    calib_questions = ev.sample(questions_of(calib_articles), args.eval_limit)
+    calib_questions = qs.sample(questions_of(calib_articles), args.eval_limit)
     chosen = calibrate(new_reader(), calib_questions, args.eval_batch)
     calib_file.write_text(json.dumps({"calibration": args.calibration, "threshold": chosen["threshold"]}),
                           encoding="utf-8")
     scores = {}
     if not args.no_eval:
         reader = new_reader()
-        v1 = ev.sample(ev.load_squad(args.squad_dir / "dev-v1.1.json.gz").questions, args.eval_limit)
-        v2 = ev.sample(ev.load_squad(args.squad_dir / "dev-v2.0.json.gz", split="report").questions,
+        v1 = qs.sample(qs.load_squad(args.squad_dir / "dev-v1.1.json.gz").questions, args.eval_limit)
+        v2 = qs.sample(qs.load_squad(args.squad_dir / "dev-v2.0.json.gz", split="report").questions,
                        args.eval_limit)
-        for name, qs, thr in (("SQuAD v1.1 dev, never abstaining (--threshold 0)", v1, 0.0),
+        for name, asked, thr in (("SQuAD v1.1 dev, never abstaining (--threshold 0)", v1, 0.0),
                               ("SQuAD v1.1 dev, abstaining at the threshold", v1, None),
                               ("SQuAD v2.0 dev, report half", v2, None)):
-            scores[name] = evaluate(reader, qs, args.eval_batch, thr)
+            scores[name] = evaluate(reader, asked, args.eval_batch, thr)
             log(f"{name}: {json.dumps(scores[name])}")
     scores["threshold data (held out)"] = chosen["metrics"]
     return chosen, scores, len(calib_questions)

@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa import evaluate as ev
+
+from qa import questions as qs
 from qa.evidence import FEATURE_VERSION, FEATURES, GROUPS, features, gather
 from qa.pipeline import Assistant
 from qa.reader import CALIBRATION_FILE
@@ -51,19 +53,19 @@ def corpora(args: argparse.Namespace) -> list[dict]:
     squad, rng = Path(args.squad_dir), random.Random(args.seed)
     held = set(json.loads((Path(args.reader) / CALIBRATION_FILE).read_text(encoding="utf-8"))
                ["threshold_data"]["articles"])
-    v1 = [a for i, a in enumerate(ev.squad_articles(squad / "train-v1.1.json.gz")) if i % args.every == 0]
+    v1 = [a for i, a in enumerate(qs.squad_articles(squad / "train-v1.1.json.gz")) if i % args.every == 0]
     v1 = v1[: args.v1_articles]
-    v2 = [a for a in ev.squad_articles(squad / "dev-v2.0.json.gz")
-          if not ev.report_half(a["title"]) and a["title"] not in held]
+    v2 = [a for a in qs.squad_articles(squad / "dev-v2.0.json.gz")
+          if not qs.report_half(a["title"]) and a["title"] not in held]
     out = []
     for group, articles in (("v1.1", v1), ("v2.0", v2)):
         hold = {i for i in range(len(articles)) if i % args.hold_every == args.hold_every - 1}
         for i, article in enumerate(articles):
-            s = ev.squad_set([article], lambda *_: True)
-            nxt = ev.squad_set([articles[(i + 1) % len(articles)]], lambda *_: True)
+            s = qs.squad_set([article], lambda *_: True)
+            nxt = qs.squad_set([articles[(i + 1) % len(articles)]], lambda *_: True)
             answerable = [q for q in s.questions if q.answerable]
             impossible = [q for q in s.questions if not q.answerable]
-            outside = [ev.Question(q.id + "/ooc", q.question, (), None) for q in nxt.questions if q.answerable]
+            outside = [qs.Question(q.id + "/ooc", q.question, (), None) for q in nxt.questions if q.answerable]
             take = args.per_article
             questions = {"answerable": rng.sample(answerable, min(len(answerable), take)),
                          "out of corpus": rng.sample(outside, min(len(outside), take // 3)),
@@ -78,7 +80,7 @@ def read_corpus(corpus: dict, args: argparse.Namespace, cache: Path, models: dic
     if cache.is_file():
         return [json.loads(line) for line in gzip.open(cache, "rt", encoding="utf-8")]
     work = Path(args.workdir) / corpus["name"]
-    ev.write_corpus(corpus["paragraphs"], work / "corpus")
+    qs.write_corpus(corpus["paragraphs"], work / "corpus")
     assistant = Assistant(corpus=work / "corpus", index_dir=work / "index", reader_model=args.reader,
                           selector_model="", min_score_ratio=0.0, stop_confidence=1.0)
     # One embedder and one reader serve every corpus: loading them again for each would cost more than reading.
@@ -166,7 +168,7 @@ def predictions(groups: list, scores: np.ndarray) -> list[ev.Prediction]:
     """Each question's never-abstaining prediction: its best-scored candidate, with that score."""
     out = []
     for row, candidates, rows in groups:
-        q = ev.Question(row["id"], row["question"], tuple(row["answers"]), None)
+        q = qs.Question(row["id"], row["question"], tuple(row["answers"]), None)
         if not candidates:
             out.append(ev.Prediction(q, "", None, [], None, ""))
             continue

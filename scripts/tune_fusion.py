@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa import evaluate as ev
+
+from qa import questions as qs
 from qa.pipeline import Assistant
 from qa.retriever import Retriever
 
@@ -37,10 +39,10 @@ def main() -> int:
     p.add_argument("--recall-slack", type=float, default=0.5, help="recall@5 points a ratio may cost")
     args = p.parse_args()
 
-    sample = ev.squad_set(ev.squad_articles(Path(args.squad)), lambda a, _: a % args.every == 0)
+    sample = qs.squad_set(qs.squad_articles(Path(args.squad)), lambda a, _: a % args.every == 0)
     paragraphs, questions = sample.paragraphs, sample.questions
     work = Path(args.workdir)
-    ev.write_corpus(paragraphs, work / "corpus")
+    qs.write_corpus(paragraphs, work / "corpus")
     assistant = Assistant(corpus=work / "corpus", index_dir=work / "index", retrieval="hybrid")
     assistant.index()
     print(f"{len(paragraphs):,} paragraphs, {assistant.store.chunk_count():,} chunks, {len(questions):,} questions",

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa import evaluate as ev
+
+from qa import questions as qs
 from qa.pipeline import Assistant
 from qa.reader import CALIBRATION_FILE
 
@@ -39,7 +41,7 @@ class Read:
     abstain_f1: float  # the F1 of saying nothing: 1 for a question with no answer
 
 
-def read_every_passage(assistant: Assistant, questions: list[ev.Question]) -> list[Read]:
+def read_every_passage(assistant: Assistant, questions: list[qs.Question]) -> list[Read]:
     """Retrieve for each question as the pipeline does, and read each passage on its own."""
     reads = []
     for q in questions:
@@ -82,9 +84,9 @@ def main() -> int:
     threshold, held = info["threshold"], set(info["threshold_data"]["articles"])
     squad = Path(args.squad_dir)
     sets = {
-        "held-back v2.0 dev articles": ev.squad_set(ev.squad_articles(squad / "dev-v2.0.json.gz"),
+        "held-back v2.0 dev articles": qs.squad_set(qs.squad_articles(squad / "dev-v2.0.json.gz"),
                                                     lambda _, article: article["title"] in held),
-        "v1.1 train sample": ev.squad_set(ev.squad_articles(squad / "train-v1.1.json.gz"),
+        "v1.1 train sample": qs.squad_set(qs.squad_articles(squad / "train-v1.1.json.gz"),
                                           lambda a, _: a % args.every == 0),
     }
     values = sorted(float(v) for v in args.values.split(","))
@@ -92,9 +94,9 @@ def main() -> int:
     for name, squad_set in sets.items():
         questions = squad_set.questions
         if name.startswith("v1.1"):
-            questions = ev.sample(questions, args.train_questions)
+            questions = qs.sample(questions, args.train_questions)
         work = Path(args.workdir) / name.split()[0]
-        ev.write_corpus(squad_set.paragraphs, work / "corpus")
+        qs.write_corpus(squad_set.paragraphs, work / "corpus")
         assistant = Assistant(corpus=work / "corpus", index_dir=work / "index", reader_model=args.reader)
         assistant.warm_up()
         reads = read_every_passage(assistant, questions)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.evaluate import report_half
+from qa.questions import report_half
 from test_prepare_teacher import load_script, make_tiny_teacher
 from test_train_reader import LYON, PARIS, ROUEN, squad_dir  # noqa: F401  (squad_dir is a fixture)
 

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 
 from qa import evaluate as ev
-from qa.evaluate import Prediction, Question
+
+from qa import questions as qs
+from qa.evaluate import Prediction
+from qa.questions import Question
 
 DATA = Path(__file__).parent / "data"
 
@@ -101,7 +104,7 @@ def test_a_question_without_a_gold_file_is_left_out_of_the_source_metrics() -> N
 # ---- JSONL question sets -------------------------------------------------------------------------
 
 def test_load_jsonl() -> None:
-    questions = ev.load_jsonl(DATA / "questions" / "tiny.jsonl")
+    questions = qs.load_jsonl(DATA / "questions" / "tiny.jsonl")
     assert [x.id for x in questions] == ["t1", "t2", "t3", "t4"]  # the blank line is skipped
     assert questions[0].answers == ("Thomas Avery", "the engineer Thomas Avery")
     assert questions[0].source == "lighthouse.txt" and questions[0].answerable
@@ -109,7 +112,7 @@ def test_load_jsonl() -> None:
 
 
 def test_the_project_question_set_loads() -> None:
-    questions = ev.load_jsonl(Path(__file__).parent.parent / "eval" / "seeds.jsonl")
+    questions = qs.load_jsonl(Path(__file__).parent.parent / "eval" / "seeds.jsonl")
     assert len(questions) >= 48
     assert sum(not x.answerable for x in questions) >= 8
     assert len({x.id for x in questions}) == len(questions)
@@ -130,7 +133,7 @@ def test_bad_jsonl_lines_are_clear_errors(tmp_path: Path, line: str, problem: st
     good = '{"id": "ok", "question": "Who?", "answers": ["A"], "source": "a.txt"}'
     path.write_text(f"{good}\n{line}\n", encoding="utf-8")
     with pytest.raises(ValueError) as info:
-        ev.load_jsonl(path)
+        qs.load_jsonl(path)
     message = str(info.value)
     assert str(path) in message and "line 2" in message and problem in message
 
@@ -138,26 +141,26 @@ def test_bad_jsonl_lines_are_clear_errors(tmp_path: Path, line: str, problem: st
 def test_id_defaults_to_the_line_number(tmp_path: Path) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text('{"question": "Who?", "answers": ["A"], "source": "a.txt"}\n', encoding="utf-8")
-    assert ev.load_jsonl(path)[0].id == "1"
+    assert qs.load_jsonl(path)[0].id == "1"
 
 
 def test_a_question_knows_its_line(tmp_path: Path) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text('\n{"id": "q7", "question": "Who?", "answers": []}\n', encoding="utf-8")
-    assert ev.load_jsonl(path)[0].where == "line 2 (id q7)"
+    assert qs.load_jsonl(path)[0].where == "line 2 (id q7)"
     assert q("x", (), None).where == "question x"  # a SQuAD question has its id alone
 
 
 def test_a_set_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
     path = tmp_path / "set.jsonl"
     path.write_text('\ufeff{"id": "1", "question": "Who?", "answers": ["A"], "source": null}\n', encoding="utf-8")
-    assert [(x.id, x.question, x.source) for x in ev.load_jsonl(path)] == [("1", "Who?", None)]
+    assert [(x.id, x.question, x.source) for x in qs.load_jsonl(path)] == [("1", "Who?", None)]
 
 
 # ---- SQuAD ---------------------------------------------------------------------------------------
 
 def test_load_squad_v1() -> None:
-    squad = ev.load_squad(DATA / "reading-sets" / "tiny-v1.json")
+    squad = qs.load_squad(DATA / "reading-sets" / "tiny-v1.json")
     assert list(squad.paragraphs) == ["a000_p000.txt", "a000_p001.txt", "a001_p000.txt"]
     assert squad.paragraphs["a000_p001.txt"].startswith("The tower is 34 metres tall")
     assert [x.id for x in squad.questions] == ["l1", "l2", "l3", "b1", "b2"]
@@ -171,8 +174,8 @@ def test_load_squad_v2_and_gzip(tmp_path: Path) -> None:
     path = tmp_path / "tiny-v2.json.gz"
     with gzip.open(path, "wb") as f:
         f.write((DATA / "reading-sets" / "tiny-v2.json").read_bytes())
-    assert ev.is_squad(path)
-    squad = ev.load_squad(path)
+    assert qs.is_squad(path)
+    squad = qs.load_squad(path)
     answerable, impossible = squad.questions
     assert answerable.answers == ("every August",) and answerable.source == "a000_p000.txt"
     assert impossible.answers == () and impossible.source is None and not impossible.answerable
@@ -181,8 +184,8 @@ def test_load_squad_v2_and_gzip(tmp_path: Path) -> None:
 
 def test_squad_halves_split_articles() -> None:
     path = DATA / "reading-sets" / "tiny-v1.json"
-    whole = ev.load_squad(path)
-    report, train = ev.load_squad(path, split="report"), ev.load_squad(path, split="train")
+    whole = qs.load_squad(path)
+    report, train = qs.load_squad(path, split="report"), qs.load_squad(path, split="train")
     assert sorted(x.id for x in report.questions + train.questions) == sorted(x.id for x in whole.questions)
     assert not set(report.paragraphs) & set(train.paragraphs)
 
@@ -192,18 +195,18 @@ def test_a_file_that_is_not_squad_is_a_clear_error(tmp_path: Path, content: str)
     path = tmp_path / "broken.json"
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ValueError, match="broken.json"):
-        ev.load_squad(path)
+        qs.load_squad(path)
 
 
 def test_is_squad() -> None:
-    assert ev.is_squad(Path("dev-v1.1.json")) and ev.is_squad(Path("DEV.JSON.GZ"))
-    assert not ev.is_squad(Path("seeds.jsonl"))
+    assert qs.is_squad(Path("dev-v1.1.json")) and qs.is_squad(Path("DEV.JSON.GZ"))
+    assert not qs.is_squad(Path("seeds.jsonl"))
 
 
 def test_write_corpus_writes_paragraphs_and_drops_stale_files(tmp_path: Path) -> None:
     folder = tmp_path / "corpus"
-    ev.write_corpus({"a000_p000.txt": "One.", "a000_p001.txt": "Two."}, folder)
-    ev.write_corpus({"a000_p000.txt": "One, changed.", "a001_p000.txt": "Three."}, folder)
+    qs.write_corpus({"a000_p000.txt": "One.", "a000_p001.txt": "Two."}, folder)
+    qs.write_corpus({"a000_p000.txt": "One, changed.", "a001_p000.txt": "Three."}, folder)
     assert {p.name: p.read_text(encoding="utf-8") for p in folder.iterdir()} == {
         "a000_p000.txt": "One, changed.", "a001_p000.txt": "Three."}
 
@@ -212,12 +215,12 @@ def test_write_corpus_writes_paragraphs_and_drops_stale_files(tmp_path: Path) ->
 
 def test_sample_is_reproducible_and_keeps_order() -> None:
     questions = [q(str(i), ("x",), "a.txt") for i in range(100)]
-    first = ev.sample(questions, 10)
-    assert first == ev.sample(questions, 10)
+    first = qs.sample(questions, 10)
+    assert first == qs.sample(questions, 10)
     assert len(first) == 10 and len({x.id for x in first}) == 10
     assert [int(x.id) for x in first] == sorted(int(x.id) for x in first)
-    assert ev.sample(questions, 10, seed=1) != first
-    assert ev.sample(questions, None) == questions and ev.sample(questions, 500) == questions
+    assert qs.sample(questions, 10, seed=1) != first
+    assert qs.sample(questions, None) == questions and qs.sample(questions, 500) == questions
 
 
 # ---- the reader-only runner ----------------------------------------------------------------------
@@ -225,7 +228,7 @@ def test_sample_is_reproducible_and_keeps_order() -> None:
 def test_run_reader_only_reads_each_gold_paragraph(reader_model: str) -> None:
     from qa.reader import Reader
 
-    squad = ev.load_squad(DATA / "reading-sets" / "tiny-v1.json")
+    squad = qs.load_squad(DATA / "reading-sets" / "tiny-v1.json")
     reader = Reader(reader_model)
     predictions = ev.run_reader_only(reader, squad.questions, threshold=0.0, batch=2)
     assert [p.question.id for p in predictions] == [x.id for x in squad.questions]

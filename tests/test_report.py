@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluate import Prediction, Question
+from qa.evaluate import Prediction
+from qa.questions import Question
 from qa.report import coverage_curve, per_document, recalls, reliability_bins, render_report
 from qa.types import Answer
 from qa.ui.cli import main
@@ -32,7 +33,7 @@ def test_reliability_bins_count_each_score_once() -> None:
 
 def _prediction(text: str, source: str | None, gold: tuple[str, ...], gold_source: str | None,
                 retrieved: list[str], answer: Answer | None = None) -> Prediction:
-    return Prediction(Question("q", "Who?", gold, gold_source), text, source, retrieved, 0.9, answer)
+    return Prediction(Question("q", "Who?", gold, gold_source), text, source, retrieved, 0.9, text, answer)
 
 
 def test_recall_at_k_and_per_document_come_from_the_predictions() -> None:

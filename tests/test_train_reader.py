@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.evaluate import report_half
+from qa.questions import report_half
 from qa.reader import featurize
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from qa import evaluate as ev
+
+from qa import questions as qs
 from qa.selector import SELECTOR_FILE, Selector, reader_fingerprint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +44,7 @@ def test_replay_reads_as_the_pipeline_does() -> None:
 
 def test_the_mix_takes_each_kind_in_its_share() -> None:
     kinds = ["answerable"] * 30 + ["out of corpus"] * 10 + ["answer removed"] * 10 + ["adversarial"] * 10
-    preds = [ev.Prediction(ev.Question(str(i), "?", (), None), "", None, []) for i in range(len(kinds))]
+    preds = [ev.Prediction(qs.Question(str(i), "?", (), None), "", None, []) for i in range(len(kinds))]
     taken = ts.mixed(preds, kinds, [0.75, 0.1, 0.1, 0.05], seed=0)
     ids = [int(p.question.id) for p in taken]
     assert len(taken) == len(set(ids)) == 40  # as many as the 30 answerable allow at 75%

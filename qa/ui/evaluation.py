@@ -21,6 +21,8 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
     from tqdm import tqdm
 
     from qa import evaluate as ev
+
+    from qa import questions as qs
     from qa.atomic import atomic_write_bytes
 
     path = Path(args.file)
@@ -34,12 +36,12 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
             # Said before the work, not after it.
             raise QAError(f"cannot write {what} to {out}: give a file in an existing folder")
     try:
-        if ev.is_squad(path):
-            squad = ev.load_squad(path, split=args.split)
-            questions = ev.sample(squad.questions, args.limit)
+        if qs.is_squad(path):
+            squad = qs.load_squad(path, split=args.split)
+            questions = qs.sample(squad.questions, args.limit)
         else:
             squad = None
-            questions = ev.sample(ev.load_jsonl(path), args.limit)
+            questions = qs.sample(qs.load_jsonl(path), args.limit)
     except ValueError as exc:  # a malformed question set: say where, without a traceback
         raise QAError(str(exc)) from exc
     if not questions:
@@ -59,7 +61,7 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
             extra = {}
             if squad is not None:  # the paragraphs become the corpus, in a temporary index
                 work = Path(args.workdir) if args.workdir else Path(tmp)
-                ev.write_corpus(squad.paragraphs, work / "corpus")
+                qs.write_corpus(squad.paragraphs, work / "corpus")
                 extra = {"corpus": work / "corpus", "index_dir": work / "index"}
             assistant = make_assistant(args, **extra, **never_abstain)
             _check_questions(assistant, questions, path)
