@@ -100,6 +100,13 @@ class DerivedFiles:
             log.info("%s or %s was left behind %s by an interrupted write: writing it again", FAISS_NAME,
                      MANIFEST_NAME, DB_NAME)
             self._write_back(save=True)
+        elif self._meta_int("journal_pruned_through") < manifest["generation"]:
+            # Stopped after both files were written, before the journal they hold was dropped.
+            log.info("dropping the journal %s already holds (an interrupted write)", FAISS_NAME)
+            try:
+                self._prune_journal(manifest["generation"])
+            except sqlite3.OperationalError as exc:  # read-only: replaying it does no harm
+                log.info("the journal in %s cannot be dropped (%s)", self.index_dir, exc)
 
     def _write_back(self, save: bool = False) -> None:
         """Write the derived files from memory (`save`: as `save` would), unless the folder is read-only."""
@@ -197,9 +204,13 @@ class DerivedFiles:
         }
         atomic_write_bytes(self.index_dir / MANIFEST_NAME, json.dumps(manifest, separators=(",", ":")).encode())
         if vectors_at is None:  # the FAISS file and the manifest now hold `generation`: its journal is spent
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("DELETE FROM vector_journal WHERE generation <= ?", (generation,))
-                self._db.execute("INSERT OR REPLACE INTO meta VALUES('journal_pruned_through', ?)", (str(generation),))
-                self._db.execute("COMMIT")
-                reached("journal:pruned")
+            self._prune_journal(generation)
+
+    def _prune_journal(self, generation: int) -> None:
+        """Drop the journal through `generation`, which the FAISS file on disk holds."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("DELETE FROM vector_journal WHERE generation <= ?", (generation,))
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES('journal_pruned_through', ?)", (str(generation),))
+            self._db.execute("COMMIT")
+            reached("journal:pruned")
