@@ -138,7 +138,7 @@ def test_ask_about_a_missing_corpus_fails_before_any_model_loads(tmp_path: Path)
 
     from qa.config import PROJECT_ROOT
 
-    script = ("import sys\nfrom qa.cli import main\ncode = main(sys.argv[1:])\n"
+    script = ("import sys\nfrom qa.ui.cli import main\ncode = main(sys.argv[1:])\n"
               "print(code, 'torch' in sys.modules, 'transformers' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", script, "ask", "Who keeps the lighthouse?", "--corpus",
                            str(tmp_path / "nowhere"), "--index-dir", str(tmp_path / "index")], capture_output=True,

@@ -51,7 +51,7 @@ def build(corpus: Path, index_dir: Path, embedder: Embedder) -> None:
 def killed_index(corpus: Path, index_dir: Path, point: str) -> None:
     """Run `qa index` in a process that dies at `point`, and check that it did."""
     env = {**os.environ, VARIABLE: point, "PYTHONPATH": str(PROJECT_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "qa.cli", "index", "--corpus", str(corpus), "--index-dir",
+    done = subprocess.run([sys.executable, "-m", "qa.ui.cli", "index", "--corpus", str(corpus), "--index-dir",
                            str(index_dir)], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == KILLED, f"not killed at {point}: {done.returncode} {done.stderr[-500:]}"
 
