@@ -8,7 +8,7 @@ indexer, so the store's commit order (chunks, then the document) and crash repai
 
 On a cluster every worker must see the corpus folder at the same path (a shared file system), and the
 store should be a Milvus server: only the driver writes to it. Without an address a local Ray is
-started, kept small: `ray_workers` CPUs, a 256 MB object store and no dashboard.
+started, kept small: `ray_workers` + 1 CPUs, a 256 MB object store and no dashboard.
 """
 
 from __future__ import annotations
@@ -81,9 +81,18 @@ def start_ray(address: str | None, workers: int) -> None:
         return
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:
-        ray.init(num_cpus=workers, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
-                 log_to_driver=False, configure_logging=False)
+        return
+    for attempt in (1, 2):
+        try:
+            # A CPU per embedding actor, which holds it, and one for the reading and chunking tasks.
+            ray.init(num_cpus=workers + 1, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False)
+            return
+        except Exception as exc:  # Ray waits a fixed 30 s for its raylet, which a busy machine can miss
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
+            log.warning("a local Ray did not start in time (%s): trying once more", exc)
+            ray.shutdown()
 
 
 def index_with_ray(store: IndexStore, settings: Settings, address: str | None = None, rebuild: bool = False,
