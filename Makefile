@@ -9,12 +9,13 @@ SUDO   := $(if $(filter 0,$(shell id -u)),,sudo)
 
 setup: $(STAMP)
 
+# The optional backends' extras (milvus, ray) too, so that their tests run.
 # torch first, pinned: its CPU build (2.13.0) is the one pip finds locally; a bare `torch` pulls a CUDA build.
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,milvus,ray]'
 	touch $@
 
 # Debian's chromium drives the browser tests (Playwright's own browser download does not work offline).

@@ -66,6 +66,10 @@ class Settings:
     index_dir: Path | None = None
     # Documents added from the chat: a folder of the index's own, indexed with the corpus (None: index_dir/uploads).
     uploads_dir: Path | None = None
+    # The index's backend: "local" (SQLite + FAISS in index_dir), or a Milvus URI for pymilvus's MilvusClient:
+    # a path ending in .db is a Milvus Lite file, http://host:19530 a Milvus server (README, "Milvus").
+    store: str = "local"
+    ray_workers: int = 1  # `qa index --ray`: embedding actors (and a local Ray's CPUs)
 
     # Models: a local folder, the packaged embedder's name, or a hub name.
     embedder_model: str = "all-MiniLM-L6-v2"
@@ -143,6 +147,10 @@ class Settings:
         object.__setattr__(s, "uploads_dir", Path(s.uploads_dir or s.index_dir / "uploads").expanduser().resolve())
         object.__setattr__(s, "reader_model", s.reader_model or default_reader())
         object.__setattr__(s, "selector_model", default_selector() if s.selector_model is None else s.selector_model)
+        if not isinstance(s.store, str) or not s.store.strip():
+            raise SettingsError(f"store must be local or a Milvus URI, not {s.store!r}")
+        if s.store.endswith(".db") and "://" not in s.store:  # a Milvus Lite file: the same one from any folder
+            object.__setattr__(s, "store", str(Path(s.store).expanduser().resolve()))
         if s.retrieval not in ("hybrid", "dense", "bm25"):
             raise SettingsError(f"retrieval must be hybrid, dense or bm25, not {s.retrieval!r}")
         if s.index_type not in ("auto", "flat", "hnsw", "ivf"):
@@ -158,6 +166,7 @@ class Settings:
         _whole(s, "chunk_max_words", s.chunk_words, low_name="chunk_words")
         _whole(s, "chunk_overlap_words", 0, s.chunk_words - 1, high_name="chunk_words - 1")
         _whole(s, "top_k", 1)
+        _whole(s, "ray_workers", 1)
         _whole(s, "candidates", s.top_k, low_name="top_k")
         # A window holds the special tokens, the question and at least 32 tokens of passage (qa.reader); the
         # passage's share must exceed the stride (the tokenizer's rule), so a longer stride leaves the question

@@ -17,6 +17,7 @@ from qa.documents import (CLEANING_VERSION, UPLOADS_PREFIX, CorpusFile, Skipped,
 from qa.embedder import Embedder
 from qa.errors import CorpusError, IndexError_
 from qa.store import IndexMismatchError, IndexSpec, OtherCorpusError, Store, delete_index
+from qa.store_interface import IndexStore
 from qa.types import Chunk, Document, Signature
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,17 @@ def index_spec(settings: Settings, embedder: Embedder) -> IndexSpec:
     )
 
 
-def open_store(settings: Settings, embedder: Embedder) -> Store:
-    """Open the index for these settings; one built with other settings is discarded, with a warning."""
+def open_store(settings: Settings, embedder: Embedder) -> IndexStore:
+    """Open the index for these settings; one built with other settings is discarded, with a warning.
+
+    The one place the backend is chosen: `settings.store` is "local" or a Milvus URI. A Milvus index
+    built with other settings is refused instead (it may serve others): `qa index --rebuild` drops it."""
     spec = index_spec(settings, embedder)
+    if settings.store != "local":
+        from qa.milvus_store import MilvusStore
+
+        return MilvusStore.open(settings.store, spec, index_type=settings.index_type,
+                                need_bm25=settings.retrieval != "dense")
     try:
         return Store.open(settings.index_dir, spec, index_type=settings.index_type)
     except IndexMismatchError as exc:
@@ -65,6 +74,16 @@ def open_store(settings: Settings, embedder: Embedder) -> Store:
         log.warning("%s: rebuilding it", exc)
         delete_index(settings.index_dir)
         return Store.open(settings.index_dir, spec, index_type=settings.index_type)
+
+
+def discard_index(settings: Settings) -> None:
+    """Delete the index these settings name, so that the next open starts it afresh."""
+    if settings.store == "local":
+        delete_index(settings.index_dir)
+    else:
+        from qa.milvus_schema import drop_index
+
+        drop_index(settings.store)
 
 
 def check_corpus(corpus: Path) -> None:
@@ -79,13 +98,15 @@ def check_corpus(corpus: Path) -> None:
 def other_corpus_error(settings: Settings, held: Path) -> OtherCorpusError:
     """Refreshing would drop every document of the other folder: a forgotten --corpus must not wipe an index."""
     corpus, index_dir = settings.corpus, settings.index_dir
+    where = f"--index-dir {index_dir}" if settings.store == "local" else f"--store {settings.store}"
+    index_dir = index_dir if settings.store == "local" else settings.store
     return OtherCorpusError(
         f"the index at {index_dir} holds the documents of {held}, not of {corpus}. Give --corpus {held}, or "
         f"another folder for this corpus's index, or rebuild this index for {corpus} with "
-        f"`qa index --corpus {corpus} --index-dir {index_dir} --rebuild`")
+        f"`qa index --corpus {corpus} {where} --rebuild`")
 
 
-def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool = False,
+def refresh(store: IndexStore, embedder: Embedder, settings: Settings, rebuild: bool = False,
             progress: Progress | None = None, parsed: dict[str, Document] | None = None) -> IndexReport:
     """Bring the index in line with the corpus folder: embed new and changed files, drop removed ones.
 
@@ -100,16 +121,21 @@ def refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool 
                           "or give another folder for the index") from exc
 
 
-def _refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool,
-             progress: Progress | None, parsed: dict[str, Document]) -> IndexReport:
-    corpus = settings.corpus
+def claim_corpus(store: IndexStore, settings: Settings, rebuild: bool) -> None:
+    """Make the index this corpus folder's: emptied for a rebuild, refused when it holds another folder's."""
     held = store.corpus()
     if rebuild:
         store.clear()
-    elif held is not None and held != corpus:
+    elif held is not None and held != settings.corpus:
         raise other_corpus_error(settings, held)
-    if held != corpus:
-        store.record_corpus(corpus)
+    if held != settings.corpus:
+        store.record_corpus(settings.corpus)
+
+
+def _refresh(store: IndexStore, embedder: Embedder, settings: Settings, rebuild: bool,
+             progress: Progress | None, parsed: dict[str, Document]) -> IndexReport:
+    corpus = settings.corpus
+    claim_corpus(store, settings, rebuild)
     known = store.documents()
     stats = store.file_stats()
     report = IndexReport()
@@ -179,7 +205,7 @@ def _refresh(store: Store, embedder: Embedder, settings: Settings, rebuild: bool
     return report
 
 
-def changed_since_indexed(store: Store, settings: Settings, sources: list[str]) -> bool:
+def changed_since_indexed(store: IndexStore, settings: Settings, sources: list[str]) -> bool:
     """Whether any of these indexed files has changed or gone since it was indexed: one stat each, and a
     hash only for a file whose signature was not recorded."""
     for source in dict.fromkeys(sources):
@@ -209,7 +235,7 @@ def _settled(sig: Signature) -> bool:
     return max(sig[1:]) < time.time_ns() - RACY_SECONDS * 10**9
 
 
-def _commit(store: Store, embedder: Embedder, batch: list[tuple[Document, list[Chunk]]]) -> None:
+def _commit(store: IndexStore, embedder: Embedder, batch: list[tuple[Document, list[Chunk]]]) -> None:
     if not batch:
         return
     vectors = embedder.embed([c.text for _, chunks in batch for c in chunks])

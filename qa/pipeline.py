@@ -13,11 +13,13 @@ from qa.documents import TITLE_MAX_CHARS, Skipped, document_title
 from qa.embedder import Embedder
 from qa.errors import CorpusError, QuestionError
 from qa.evidence import Candidate, gather
-from qa.indexer import IndexReport, Progress, changed_since_indexed, check_corpus, open_store, refresh
+from qa.indexer import (IndexReport, Progress, changed_since_indexed, check_corpus, discard_index, open_store,
+                        refresh)
 from qa.reader import Reader
 from qa.retriever import Retriever
 from qa.selector import SELECTOR_FILE, Selector
-from qa.store import DocumentInfo, IndexDamagedError, OtherCorpusError, Store, delete_index
+from qa.store import DocumentInfo, IndexDamagedError, IndexMismatchError, OtherCorpusError
+from qa.store_interface import IndexStore
 from qa.types import Answer, Document, Hit, Span
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ class Assistant:
         self.reader = Reader(s.reader_model, s.device, s.max_seq_len, s.doc_stride, s.max_answer_tokens,
                              s.reader_batch_size)
         self.selector = Selector(Path(s.selector_model) / SELECTOR_FILE, s.reader_model) if s.selector_model else None
-        self._store: Store | None = None
+        self._store: IndexStore | None = None
         self._retriever: Retriever | None = None
         self._indexed = False  # refreshed once per Assistant; later changes come through `index()`
         self._uploads: dict[str, Document] = {}  # uploads read before they were saved, for the next index()
@@ -50,7 +52,7 @@ class Assistant:
         self.index()
 
     @property
-    def store(self) -> Store:
+    def store(self) -> IndexStore:
         """The open index (opened, not refreshed, on first use)."""
         if self._store is not None:  # without the lock, which indexing holds: questions go on meanwhile
             return self._store
@@ -69,11 +71,11 @@ class Assistant:
             if rebuild and self._store is None:
                 try:
                     self.store  # noqa: B018 - opens the index
-                except IndexDamagedError as exc:  # a rebuild starts it afresh, as the error advises
+                except (IndexDamagedError, IndexMismatchError) as exc:  # a rebuild starts it afresh, as advised
                     log.warning("%s", exc)
-                    delete_index(self.settings.index_dir)
+                    discard_index(self.settings)
                 except OtherCorpusError:  # and makes it this folder's, as that error advises
-                    delete_index(self.settings.index_dir)
+                    discard_index(self.settings)
             uploads, self._uploads = self._uploads, {}
             report = refresh(self.store, self.embedder, self.settings, rebuild=rebuild, progress=progress,
                              parsed=uploads)

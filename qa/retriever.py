@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from qa.config import Settings
 from qa.embedder import Embedder
-from qa.store import Store
+from qa.store_interface import IndexStore
 from qa.types import Hit
 
 
@@ -30,7 +30,7 @@ def fuse(rankings: list[list[tuple[int, float]]], weights: list[float]) -> list[
 class Retriever:
     """Finds the passages most likely to answer a question."""
 
-    def __init__(self, store: Store, embedder: Embedder, mode: str = "hybrid",
+    def __init__(self, store: IndexStore, embedder: Embedder, mode: str = "hybrid",
                  candidates: int = Settings.candidates, dense_weight: float = Settings.dense_weight,
                  min_score_ratio: float = 0.0) -> None:
         self.store = store

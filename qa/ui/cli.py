@@ -30,6 +30,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "retrieval": args.retrieval,
         "answer_threshold": args.threshold, "top_k": args.top_k,
         "host": getattr(args, "host", None), "port": getattr(args, "port", None),  # qa serve; checked there
+        "store": getattr(args, "store", None),
     }.items() if v is not None}
 
 
@@ -62,13 +63,22 @@ def _progress_bar(desc: str):
 def cmd_index(args: argparse.Namespace) -> int:
     """Build or refresh the index."""
     assistant = _assistant(args)
-    report = assistant.index(rebuild=args.rebuild, progress=_progress_bar("indexing"))
+    if getattr(args, "ray", None) is not None:
+        from qa.ray_indexer import index_with_ray
+
+        report = index_with_ray(assistant.store, assistant.settings, args.ray or None, rebuild=args.rebuild)
+    else:
+        report = assistant.index(rebuild=args.rebuild, progress=_progress_bar("indexing"))
     print(f"{assistant.settings.corpus}: {len(report.added)} added, {len(report.updated)} updated, "
           f"{len(report.removed)} removed, {report.unchanged} unchanged, {len(report.skipped)} skipped; "
-          f"{report.chunks} chunks in {assistant.settings.index_dir}")
+          f"{report.chunks} chunks in {_where(assistant.settings)}")
     for s in report.skipped:
         print(f"  skipped {s.source}: it {s.reason}")
     return 0
+
+
+def _where(settings) -> str:
+    return str(settings.index_dir) if settings.store == "local" else settings.store
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -251,7 +261,18 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--host")
     sp.add_argument("--port", type=int)
     sp.set_defaults(run=cmd_serve)
+    add_scale_options(sub)
     return p
+
+
+def add_scale_options(sub: argparse._SubParsersAction) -> None:
+    """`--store` on every command, and `--ray [ADDRESS]` on `qa index` (README, "Milvus and Ray")."""
+    for name, sp in sub.choices.items():
+        sp.add_argument("--store", help='the index backend: "local" (default, or QA_STORE), or a Milvus URI: '
+                                        "a file ending in .db (Milvus Lite) or http://host:19530")
+        if name == "index":
+            sp.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                            help="index on Ray Data: a local Ray without ADDRESS, else the cluster at ADDRESS")
 
 
 def main(argv: list[str] | None = None) -> int:
