@@ -141,7 +141,7 @@ def test_an_unreachable_server_is_a_clear_error_at_once() -> None:
 
 def test_the_cli_names_an_unreachable_store(corpus: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
-    done = subprocess.run([sys.executable, "-m", "qa.cli", "search", "lighthouse", "--corpus", str(corpus),
+    done = subprocess.run([sys.executable, "-m", "qa.ui.cli", "search", "lighthouse", "--corpus", str(corpus),
                            "--store", "http://127.0.0.1:9"], capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 2
     assert "qa: cannot reach the Milvus server at http://127.0.0.1:9" in done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.cli import parser
+from qa.ui.cli import parser
 from qa.config import Settings
 from qa.embedder import Embedder
 from qa.indexer import open_store, refresh
