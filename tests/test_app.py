@@ -542,7 +542,8 @@ def test_check_upload_refuses_a_file_over_the_limit(tiny_corpus: Path, tmp_path:
     assistant = Assistant(corpus=tiny_corpus, index_dir=tmp_path / "index", reader_model=reader_model,
                           max_file_bytes=4096)
     (tmp_path / "big.txt").write_bytes(b"word " * 820)
-    assert check_upload(assistant, tmp_path / "big.txt") == "it is larger than the limit of 4,096 bytes (it is 4 KB)"
+    assert check_upload(assistant, tmp_path / "big.txt") == (
+        "it is larger than the limit of 4,096 bytes (QA_MAX_FILE_BYTES); it is 4 KB")
     (tmp_path / "fits.txt").write_bytes(b"word " * 819)
     assert check_upload(assistant, tmp_path / "fits.txt") == ("fits.txt", b"word " * 819)
 

@@ -32,7 +32,7 @@ def check_upload(assistant, path: Path) -> tuple[str, bytes] | str:
         return "it would not land as a plain file in the uploads folder"
     size = path.stat().st_size
     if too_large := size_problem(size, limit):
-        return f"it {too_large} (it is {size_text(size)})"
+        return f"it {too_large}; it is {size_text(size)}"
     if size == 0:
         return "it is empty"
     data = path.read_bytes()
