@@ -20,7 +20,7 @@ from conftest import wait_until_served
 from qa.config import PROJECT_ROOT
 
 QUESTION = "Who is the Secretary for Security?"
-WHEEL_PARTS = ["pyproject.toml", "README.md", "qa", "models/reader", "seeds"]  # what `pip wheel` reads
+WHEEL_PARTS = ["pyproject.toml", "README.md", "qa", "models/reader", "models/selector", "seeds"]  # what `pip wheel` reads
 
 
 def _free_port() -> int:
@@ -66,13 +66,14 @@ def _run(installed: tuple[Path, dict], *argv: str) -> subprocess.CompletedProces
 
 def test_the_installed_package_is_the_wheels_with_its_reader_and_samples(installed: tuple[Path, dict]) -> None:
     code = ("import qa, qa.config as c; s = qa.Settings.load(); "
-            "print(qa.__file__); print(s.reader_model); print(s.corpus); print(s.index_dir)")
+            "print(qa.__file__); print(s.reader_model); print(s.corpus); print(s.index_dir); print(s.selector_model)")
     out = _run(installed, "python", "-c", code)
     assert out.returncode == 0, out.stderr
-    module, reader, corpus, index_dir = out.stdout.split("\n")[:4]
+    module, reader, corpus, index_dir, selector = out.stdout.split("\n")[:5]
     site_packages = str(installed[0].parent / "lib")
     assert module.startswith(site_packages) and not module.startswith(str(PROJECT_ROOT))
     assert reader.startswith(site_packages) and (Path(reader) / "model.safetensors").is_file()
+    assert selector.startswith(site_packages) and (Path(selector) / "selector.json").is_file()
     assert corpus.startswith(site_packages) and sorted(p.name for p in Path(corpus).iterdir()) == \
         sorted(p.name for p in (PROJECT_ROOT / "seeds").iterdir())
     assert index_dir.startswith(installed[1]["XDG_CACHE_HOME"])  # never in site-packages, never in the corpus
