@@ -61,6 +61,9 @@ class BertOnnx:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        # Idle workers would otherwise spin for a while after each run, and the embedder's then steal the
+        # cores from the reader's, which runs right after it (benchmarks/README.md, "Cold start").
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
         def session(model: str | bytes):
             return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
