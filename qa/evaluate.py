@@ -92,16 +92,21 @@ def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
     return result
 
 
+def scored(predictions: list[Prediction]) -> list[tuple[float, float]]:
+    """(score, 1.0 if an exact match else 0.0) of each question's best candidate, answered or declined, surest
+    first; a question with no candidate is left out, and any candidate of a question with no answer is wrong."""
+    return sorted(((p.score, exact_match(p.best, p.question.answers) if p.question.answerable else 0.0)
+                   for p in predictions if p.best and p.score is not None), key=lambda sc: -sc[0])
+
+
 def risk_coverage(predictions: list[Prediction]) -> list[tuple[float, float, float]]:
     """(threshold, coverage, exact-match precision) as a falling threshold answers one more question at a time.
 
     Questions are taken by their best candidate's score, surest first; a question with no candidate is never
     answered. Answering a question that has no answer is an error, as is any answer not an exact match.
     """
-    scored = sorted(((p.score, exact_match(p.best, p.question.answers) if p.question.answerable else 0.0)
-                     for p in predictions if p.best and p.score is not None), key=lambda sc: -sc[0])
     curve, right = [], 0.0
-    for k, (threshold, correct) in enumerate(scored, start=1):
+    for k, (threshold, correct) in enumerate(scored(predictions), start=1):
         right += correct
         curve.append((threshold, k / len(predictions), right / k))
     return curve

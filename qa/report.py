@@ -18,7 +18,7 @@ from pathlib import Path
 
 from qa import report_plots as plots
 from qa.atomic import atomic_write_bytes
-from qa.evaluate import Prediction, exact_match, f1_score, gold_rank
+from qa.evaluate import Prediction, exact_match, f1_score, gold_rank, risk_coverage, scored
 from qa.types import Answer
 
 BINS = 10  # of the reliability diagram
@@ -37,30 +37,14 @@ def best_candidate(p: Prediction) -> Answer | None:
     return a.alternatives[0] if a.alternatives else None
 
 
-def candidate_rows(predictions: list[Prediction]) -> list[tuple[float, bool]]:
-    """(score, exactly right) of each question's best candidate; questions without one are left out."""
-    rows = []
-    for p in predictions:
-        c = best_candidate(p)
-        if c is not None:
-            rows.append((c.score, bool(exact_match(c.text, p.question.answers))))
-        elif p.text and p.score is not None:  # no Answer kept (reader-only runs): the answer given
-            rows.append((p.score, bool(exact_match(p.text, p.question.answers))))
-    return rows
+def coverage_curve(predictions: list[Prediction]) -> list[tuple[float, float, float]]:
+    """(threshold, coverage, precision) at each threshold that answers more questions: `risk_coverage`'s
+    curve with questions of the same score coming in together, as a threshold takes them."""
+    curve = risk_coverage(predictions)
+    return [point for i, point in enumerate(curve) if i + 1 == len(curve) or curve[i + 1][0] < point[0]]
 
 
-def coverage_curve(rows: list[tuple[float, bool]], n: int) -> list[tuple[float, float, float]]:
-    """(threshold, coverage, precision) for each threshold at which one more question is answered."""
-    curve, right = [], 0
-    ranked = sorted(rows, key=lambda r: -r[0])
-    for i, (score, ok) in enumerate(ranked, 1):
-        right += ok
-        if i == len(ranked) or ranked[i][0] < score:  # all questions of this score are in
-            curve.append((score, i / n, right / i))
-    return curve
-
-
-def reliability_bins(rows: list[tuple[float, bool]], bins: int = BINS) -> list[tuple[float, float, float, int]]:
+def reliability_bins(rows: list[tuple[float, float]], bins: int = BINS) -> list[tuple[float, float, float, int]]:
     """(low, high, share right, count) of each of `bins` equal score bins."""
     out = []
     for b in range(bins):
@@ -180,9 +164,9 @@ mark.pred { background: #ffd6a5; } mark.gold { background: #b9f6ca; } mark.gold.
 def render_report(metrics: dict, predictions: list[Prediction], deep: list[Prediction] | None,
                   texts: dict[str, str], threshold: float, title: str = "", top_k: int = 5) -> str:
     """The report as one HTML page."""
-    rows, n = candidate_rows(predictions), len(predictions)
+    rows = scored(predictions)
     shipped = shipped_point(predictions)
-    figures = [_img(plots.risk_coverage(coverage_curve(rows, n), shipped, threshold), "risk-coverage curve"),
+    figures = [_img(plots.risk_coverage(coverage_curve(predictions), shipped, threshold), "risk-coverage curve"),
                _img(plots.reliability(reliability_bins(rows)), "reliability diagram")]
     if deep and (at_k := recalls(deep)):
         figures.append(_img(plots.recall_at_k(at_k, top_k), "recall at k"))
@@ -201,7 +185,7 @@ def render_report(metrics: dict, predictions: list[Prediction], deep: list[Predi
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>qa evaluation · {name}</title><style>{STYLE}</style></head><body>
 <h1>Evaluation of {name}</h1>
-<p class="meta">{n} questions; answers given at threshold {threshold:.4g}. A candidate is right when it matches a gold
+<p class="meta">{len(predictions)} questions; answers given at threshold {threshold:.4g}. A candidate is right when it matches a gold
 answer exactly (SQuAD normalisation).</p>
 <h2>Metrics</h2><table class="metrics">{table}</table>
 <h2>Figures</h2><div class="plots">{''.join(figures)}</div>

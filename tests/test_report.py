@@ -19,10 +19,13 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 def test_coverage_curve_answers_the_surest_first() -> None:
-    rows = [(0.9, True), (0.8, False), (0.8, True), (0.3, False)]
+    def said(best: str, score: float | None) -> Prediction:
+        return Prediction(Question("q", "Who?", ("Avery",), "a.txt"), "", None, [], score, best)
+
+    predictions = [said("Avery", 0.9), said("Brown", 0.8), said("Avery", 0.8), said("Brown", 0.3), said("", None)]
     # Thresholds at each score: the two at 0.8 come in together; a question without a candidate never does.
-    assert coverage_curve(rows, n=5) == [(0.9, 0.2, 1.0), (0.8, 0.6, 2 / 3), (0.3, 0.8, 0.5)]
-    assert coverage_curve([], n=3) == []
+    assert coverage_curve(predictions) == [(0.9, 0.2, 1.0), (0.8, 0.6, 2 / 3), (0.3, 0.8, 0.5)]
+    assert coverage_curve(predictions[-1:]) == []
 
 
 def test_reliability_bins_count_each_score_once() -> None:
