@@ -46,10 +46,13 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load the models and open, building or refreshing, the index."""
+        self._warm_up_readers()
+        self.index()
+
+    def _warm_up_readers(self) -> None:
         self.reader.warm_up()
         if self.selector is not None:
             self.selector.warm_up()
-        self.index()
 
     @property
     def store(self) -> IndexStore:
@@ -126,9 +129,7 @@ class Assistant:
         """Answer from the documents with an exact, cited span, or abstain with `text == ""`."""
         question = self.check_question(question)
         check_corpus(self.settings.corpus)  # a missing folder fails before the models load, in a second
-        self.reader.warm_up()  # a missing reader or selector fails before any indexing work
-        if self.selector is not None:
-            self.selector.warm_up()
+        self._warm_up_readers()  # a missing reader or selector fails before any indexing work
         hits = self.retrieve(question)
         return self.read(question, hits)
 
