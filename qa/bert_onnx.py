@@ -51,7 +51,7 @@ def graph_path(folder: Path, head: str, cache: Path) -> Path:
 class BertOnnx:
     """One BERT model in an ONNX Runtime session: `__call__` maps token arrays to hidden states or logits."""
 
-    def __init__(self, folder: str | Path, head: str, cache: Path | None = None, threads: int = 0) -> None:
+    def __init__(self, folder: str | Path, head: str, cache: Path | None = None) -> None:
         import onnxruntime as ort
 
         from qa.config import cache_dir
@@ -59,7 +59,6 @@ class BertOnnx:
         folder = Path(folder)
         path = graph_path(folder, head, cache or cache_dir() / "onnx")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
         options.log_severity_level = 3
         # Idle workers would otherwise spin for a while after each run, and the embedder's then steal the
         # cores from the reader's, which runs right after it (benchmarks/README.md, "Cold start").

@@ -39,12 +39,12 @@ def is_mean_pooling_folder(folder: str | Path) -> bool:
 class MeanPoolingModel:
     """Unit-length sentence vectors from such a folder; `encode` takes the arguments the embedder passes."""
 
-    def __init__(self, folder: str | Path, cache: Path | None = None) -> None:
+    def __init__(self, folder: str | Path) -> None:
         folder = Path(folder)
         config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
         self.max_seq_length = int(config["max_seq_length"])
         self.tokenizer = load_tokenizer(folder)
-        self.model = BertOnnx(folder, "hidden", cache)
+        self.model = BertOnnx(folder, "hidden")
 
     def get_sentence_embedding_dimension(self) -> int:
         """Length of each vector."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import ModelError, QuestionError
+from qa.errors import QuestionError
 from qa.reader_model import load_qa_model
 from qa.tokens import backend, count_tokens, encode_pairs, pad
 from qa.types import Span
