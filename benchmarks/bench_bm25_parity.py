@@ -135,7 +135,8 @@ def main() -> None:
     for name, text in squad.paragraphs.items():
         doc = Document(source=name, text=text, content_hash=file_hash(text.encode()))
         chunks = chunk_document(doc, s.chunk_words, s.chunk_max_words, s.chunk_overlap_words)
-        texts.update({len(texts) + 1: c.text for c in chunks})
+        for c in chunks:
+            texts[len(texts) + 1] = c.text
     fts = Fts5(texts)
     stemmed = fts.chunk_tokens()
     tmp = Path(tempfile.mkdtemp(prefix="bench-bm25-"))
