@@ -10,6 +10,7 @@ Prints figures, then one JSON line; asserts nothing about time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, SQUAD_DIR, embed_cached, emit, squad_paragraphs, summary, synthetic_vectors  # noqa: E402
 
 from qa import evaluate as ev  # noqa: E402
+from qa import questions as qs  # noqa: E402
 from qa.chunking import chunk_document  # noqa: E402
 from qa.embedder import Embedder  # noqa: E402
 from qa.pipeline import Assistant  # noqa: E402
@@ -53,12 +55,12 @@ class MemoEmbedder:
 def correctness(args: argparse.Namespace) -> dict:
     """EM, F1 and recall@5 of the same questions answered from the local store and from Milvus Lite."""
     memo = MemoEmbedder(Embedder())
-    sets = [("seeds", ROOT / "seeds", ev.load_jsonl(ROOT / "eval" / "seeds.jsonl"))]
+    sets = [] if args.no_seeds else [("seeds", ROOT / "seeds", qs.load_jsonl(ROOT / "eval" / "seeds.jsonl"))]
     tmp = Path(tempfile.mkdtemp(prefix="bench-milvus-"))
     if args.squad:
-        squad = ev.load_squad(SQUAD_DIR / "dev-v1.1.json.gz")
-        ev.write_corpus(squad.paragraphs, tmp / "squad")
-        sets.append((f"squad-dev-{args.squad}", tmp / "squad", ev.sample(squad.questions, args.squad)))
+        squad = qs.load_squad(SQUAD_DIR / "dev-v1.1.json.gz")
+        qs.write_corpus(squad.paragraphs, tmp / "squad")
+        sets.append((f"squad-dev-{args.squad}", tmp / "squad", qs.sample(squad.questions, args.squad)))
     out = {}
     for name, corpus, questions in sets:
         row = {}
@@ -67,8 +69,12 @@ def correctness(args: argparse.Namespace) -> dict:
             a = Assistant(corpus=corpus, index_dir=tmp / f"{name}-index", store=store)
             a.embedder = memo
             a.index()
-            run = ev.run_retrieval if args.retrieval_only else ev.run_pipeline
-            predictions, seconds = ev.timed(run, a, questions)
+            if args.retrieval_only:
+                predictions, seconds = ev.timed(ev.run_retrieval, a, questions)
+            else:
+                predictions, seconds = ev.timed(ev.run_pipeline, a, questions, progress=_progress(name, store))
+            print(f"{name} {store}: {len(questions)} questions in {seconds:.0f} s, loadavg {os.getloadavg()[0]:.1f}",
+                  flush=True)
             scored = ev.score_retrieval(predictions) if args.retrieval_only else ev.score(predictions)
             key = "local" if store == "local" else "milvus"
             row[key] = {k: scored.get(k) for k in ("exact_match", "f1", "recall@5", "n")}
@@ -76,10 +82,26 @@ def correctness(args: argparse.Namespace) -> dict:
             answers[key] = [(p.text, tuple(p.retrieved)) for p in predictions]
             a.store.close()
         same = [x == y for x, y in zip(answers["local"], answers["milvus"])]
+        # Kept so that a difference between the stores can be traced to its questions afterwards.
+        (tmp / f"{name}-answers.json").write_text(json.dumps(
+            [{"id": q.id, "question": q.question, "gold": list(q.answers), "local": lo, "milvus": mi}
+             for q, lo, mi in zip(questions, answers["local"], answers["milvus"])], indent=1), encoding="utf-8")
+        print(f"answers of both stores: {tmp / f'{name}-answers.json'}")
         row["same_answer_and_passages_share"] = round(float(np.mean(same)), 4)
         out[name] = row
         print(f"{name}: {row}")
     return {"bench": "milvus-correctness", **out}
+
+
+def _progress(name: str, store: str):
+    """A line every 250 questions, so that a long run shows where it is."""
+    t0 = time.perf_counter()
+
+    def report(done: int, total: int) -> None:
+        if done % 250 == 0 or done == total:
+            print(f"  {name} {Path(store).name}: {done}/{total} in {time.perf_counter() - t0:.0f} s, "
+                  f"loadavg {os.getloadavg()[0]:.1f}", flush=True)
+    return report
 
 
 def scale_rows(n: int, real: int, queries: int) -> tuple[list, np.ndarray, list[str], int]:
@@ -190,6 +212,7 @@ def main() -> None:
     sub = p.add_subparsers(dest="what", required=True)
     c = sub.add_parser("correctness")
     c.add_argument("--squad", type=int, default=0, help="also this many SQuAD dev questions, end to end")
+    c.add_argument("--no-seeds", action="store_true", help="only the SQuAD questions")
     c.add_argument("--retrieval-only", action="store_true", help="recall@5 only, no reading")
     s = sub.add_parser("scale")
     s.add_argument("--chunks", type=int, default=100_000)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.bounded import ParseLimits, parse_bounded
 from qa.chunking import chunk_document
 from qa.config import Settings
-from qa.documents import Skipped, file_hash, find_files, read_document
+from qa.documents import Skipped, file_hash, find_files
 from qa.embedder import Embedder
 from qa.errors import CorpusError, QAError
 from qa.indexer import BATCH_CHUNKS, IndexReport, _settled, check_corpus, claim_corpus
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 OBJECT_STORE_BYTES = 256 * 1024 * 1024  # a local Ray's shared memory: batches of chunks, not a corpus
 
 
-def read_and_chunk(row: dict, corpus: str, settings: Settings) -> list[dict]:
+def read_and_chunk(row: dict, settings: Settings) -> list[dict]:
     """One file -> its chunk rows (the first carries the document's text), or one row saying why there are none."""
     base = {"source": row["source"], "content_hash": "", "doc_text": "", "n_chunks": 0, "seq": 0, "chunk_id": "",
             "start": 0, "end": 0, "text": "", "reason": ""}
@@ -44,7 +45,9 @@ def read_and_chunk(row: dict, corpus: str, settings: Settings) -> list[dict]:
                 return [{**base, "kind": "unchanged"}]
         except OSError:
             pass  # read_document says why
-    doc = read_document(Path(corpus), path, settings.max_file_bytes)
+    # Read in a bounded worker process, as the local indexer reads, so that a hostile file costs this task
+    # no more than the reading limits (size, unpacked size, text, CPU time, memory) and is skipped past them.
+    doc = parse_bounded(row["source"], path.suffix.lower(), path, ParseLimits.of(settings))
     if isinstance(doc, Skipped):
         return [{**base, "kind": "skipped", "reason": doc.reason}]
     chunks = chunk_document(doc, settings.chunk_words, settings.chunk_max_words, settings.chunk_overlap_words)
@@ -121,7 +124,7 @@ def index_with_ray(store: IndexStore, settings: Settings, address: str | None = 
         items = [{"location": f.location, "source": f.source,
                   "known_hash": known[f.source].content_hash if f.source in known else ""} for f in todo]
         rows = (ray.data.from_items(items, override_num_blocks=min(len(items), 8 * workers))
-                .flat_map(partial(read_and_chunk, corpus=str(corpus), settings=settings))
+                .flat_map(partial(read_and_chunk, settings=settings))
                 .map_batches(EmbedChunks, fn_constructor_kwargs={"model": settings.embedder_model,
                                                                  "device": settings.device},
                              batch_size=BATCH_CHUNKS, concurrency=workers, batch_format="numpy"))

@@ -72,6 +72,36 @@ def test_ray_gives_the_local_indexers_chunks_and_vectors(ray_session, tmp_path: 
     store.close()
 
 
+def skipped(report) -> list[tuple[str, str]]:
+    return sorted((s.source, s.reason) for s in report.skipped)
+
+
+def test_ray_skips_bad_files_within_the_configured_limits_as_the_local_indexer_does(
+        ray_session, tmp_path: Path, embedder: Embedder) -> None:
+    """Ray reads through the bounded worker with the settings' limits, so a bad file is skipped with the same
+    reason as locally; the text limit is lowered here, which reading the file directly would not obey."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TINY, corpus)
+    (corpus / "blob.txt").write_bytes(bytes(range(256)) * 8)  # binary
+    (corpus / "big.txt").write_text("The harbour is deep. " * 300, encoding="utf-8")  # 6,300 bytes
+    (corpus / "long.md").write_text("The tide turns twice a day. " * 110, encoding="utf-8")  # 3,080 characters
+    limits = {"max_file_bytes": 4096, "max_text_chars": 2000}
+    local = Settings.load(corpus=corpus, index_dir=tmp_path / "index", **limits)
+    store = open_store(local, embedder)
+    want = refresh(store, embedder, local)
+    store.close()
+    assert [s for s, _ in skipped(want)] == ["big.txt", "blob.txt", "long.md"]
+
+    s = Settings.load(corpus=corpus, store=str(tmp_path / "qa.db"), **limits)
+    store = open_store(s, embedder)
+    got = index_with_ray(store, s, workers=1)
+    assert skipped(got) == skipped(want)
+    assert "QA_MAX_TEXT_CHARS" in dict(skipped(got))["long.md"]
+    assert (got.added, got.chunks) == (want.added, want.chunks)
+    assert sorted(store.documents()) == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
+    store.close()
+
+
 def test_every_command_takes_a_store_and_index_takes_ray() -> None:
     for argv in (["index"], ["ask", "q"], ["search", "q"], ["eval", "f.jsonl"], ["serve"]):
         assert parser().parse_args([*argv, "--store", "qa.db"]).store == "qa.db"
