@@ -135,6 +135,8 @@ def scale(args: argparse.Namespace) -> dict:
     from qa.store import IndexSpec, Store, chunk_key
 
     rows, vectors, queries, n = scale_rows(args.chunks, args.real, args.queries)
+    if n < args.chunks:  # SQuAD train and dev make about 74k chunks of 30 words
+        print(f"only {n} chunks of SQuAD text, fewer than the {args.chunks} asked for", flush=True)
     e = Embedder()
     q = e.embed(queries)
     exact = np.argsort(-(q @ vectors.T), axis=1)[:, :10]

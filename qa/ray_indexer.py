@@ -2,9 +2,12 @@
 a cluster.
 
 Ray Data reads and cleans the new and changed files and chunks them (`flat_map` tasks), and embeds the
-chunks in `map_batches` actors that each load the embedder once. The driver gathers each document's
-chunks and writes whole documents to the store in batches, through the same `write` as the local
-indexer, so the store's commit order (chunks, then the document) and crash repair hold here too.
+chunks in `map_batches` actors that each load the embedder once. Each task reads its file in a worker
+process within the settings' reading limits (`qa.bounded`), as the local indexer does, so that a hostile
+file is skipped with the same reason instead of stalling or exhausting the Ray worker. The driver
+gathers each document's chunks and writes whole documents to the store in batches, through the same
+`write` as the local indexer, so the store's commit order (chunks, then the document) and crash repair
+hold here too.
 
 On a cluster every worker must see the corpus folder at the same path (a shared file system), and the
 store should be a Milvus server: only the driver writes to it. Without an address a local Ray is
@@ -44,7 +47,7 @@ def read_and_chunk(row: dict, settings: Settings) -> list[dict]:
             if file_hash(path.read_bytes()) == row["known_hash"]:
                 return [{**base, "kind": "unchanged"}]
         except OSError:
-            pass  # read_document says why
+            pass  # the bounded read says why
     # Read in a bounded worker process, as the local indexer reads, so that a hostile file costs this task
     # no more than the reading limits (size, unpacked size, text, CPU time, memory) and is skipped past them.
     doc = parse_bounded(row["source"], path.suffix.lower(), path, ParseLimits.of(settings))
