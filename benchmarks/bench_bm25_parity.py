@@ -29,11 +29,12 @@ from qa import questions as qs  # noqa: E402
 from qa.chunking import chunk_document  # noqa: E402
 from qa.config import Settings  # noqa: E402
 from qa.documents import file_hash  # noqa: E402
+from qa.index_schema import FTS_TOKENIZER  # noqa: E402
 from qa.store import _STOPWORDS, _TOKEN  # noqa: E402
 from qa.types import Document  # noqa: E402
 
 K = 10
-FTS5 = "fts5(text, tokenize='porter unicode61 remove_diacritics 2')"  # as qa/index_schema.py
+FTS5 = f"fts5(text, tokenize='{FTS_TOKENIZER}')"  # as the local store's
 
 
 def query_terms(question: str) -> list[str]:

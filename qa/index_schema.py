@@ -12,8 +12,9 @@ from qa.derived import DB_NAME, FAISS_NAME, MANIFEST_NAME
 from qa.errors import IndexError_
 
 SCHEMA_VERSION = 2  # part of the spec: an index of another version is rebuilt
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"  # BM25's terms; qa.fts_terms gives Milvus the same
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents(
     source TEXT PRIMARY KEY, content_hash TEXT NOT NULL, text TEXT NOT NULL,
@@ -22,7 +23,7 @@ CREATE TABLE IF NOT EXISTS chunks(
     id INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL, source TEXT NOT NULL,
     start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_by_source ON chunks(source);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, tokenize='{FTS_TOKENIZER}');
 CREATE TABLE IF NOT EXISTS vector_journal(generation INTEGER NOT NULL, id INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS journal_by_generation ON vector_journal(generation);
 CREATE TABLE IF NOT EXISTS file_stats(

@@ -4,8 +4,8 @@ Milvus errors turned into messages that name the URI.
 Four collections, all named with the `qa_` prefix:
 
 - `qa_chunks`: a row per chunk, keyed by `qa.store.chunk_key`: its id, source, offsets, the document's
-  content hash, text, the dense vector, and (Milvus 2.5 on) a sparse vector that Milvus's own BM25
-  function fills from the text;
+  content hash, text, the dense vector, and (Milvus 2.5 on) the text's terms as the local store's FTS5
+  tokenizer makes them (`qa.fts_terms`), from which Milvus's own BM25 function fills a sparse vector;
 - `qa_documents`: each document's cleaned text, in parts of `PART_CHARS` (a VARCHAR holds 65,535
   bytes); part 0, the head, holds its hash and chunk count and is written last, as the commit marker;
 - `qa_files`: the file signatures that let a refresh skip reading unchanged files;
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import IndexError_
+from qa.fts_terms import fts_terms
 from qa.store import chunk_key
 from qa.types import Chunk, Document
 from qa.vectors import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, IVF_NPROBE, ivf_lists
@@ -43,10 +44,8 @@ PLACEHOLDER = [0.0, 1.0]  # the vector of the collections that need none
 # Milvus retries a refused connection for a long while by default; an index that is not there should
 # say so at once.
 CONNECT_TIMEOUT_S = 5.0
-# Stemming and stopwords, as the local store's FTS5 porter tokenizer has; Milvus Lite 3 knows only the
-# standard tokenizer, and gets it lower-cased.
-ENGLISH = {"type": "english"}
-STANDARD = {"tokenizer": "standard", "filter": ["lowercase"]}
+# The terms come stemmed and lower-cased already (qa.fts_terms); Milvus only splits them at the spaces.
+TERMS_ANALYZER = {"tokenizer": "standard", "filter": ["lowercase"]}
 
 
 def connect(uri: str):
@@ -157,24 +156,15 @@ def create_collections(client, dimension: int, bm25: bool) -> None:
             continue
         if name != CHUNKS:
             schema, index = _side_schema(client, name)
-        elif not bm25:
-            schema, index = _chunks_schema(client, dimension, None)
         else:
-            try:
-                schema, index = _chunks_schema(client, dimension, ENGLISH)
-                client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
-                continue
-            except Exception as exc:  # Milvus Lite 3 knows no english analyzer
-                log.info("no english analyzer in this Milvus (%s): BM25 uses the standard tokenizer, "
-                         "without stemming", _first_line(exc))
-                schema, index = _chunks_schema(client, dimension, STANDARD)
+            schema, index = _chunks_schema(client, dimension, bm25)
         client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
     for name in COLLECTIONS:
         client.load_collection(name)  # a reopened Milvus Lite file has them released
 
 
-def _chunks_schema(client, dimension: int, analyzer: dict | None):
-    """The chunks collection: with BM25 on its text through `analyzer`, or (None) dense only."""
+def _chunks_schema(client, dimension: int, bm25: bool):
+    """The chunks collection: with BM25 on its text's terms, or dense only."""
     from pymilvus import DataType, Function, FunctionType
 
     schema = client.create_schema(auto_id=False)
@@ -187,14 +177,14 @@ def _chunks_schema(client, dimension: int, analyzer: dict | None):
     schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
     index.add_index("vector", **dense_index("flat", 0))
-    if analyzer is None:
-        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_BYTES)
+    schema.add_field("text", DataType.VARCHAR, max_length=TEXT_BYTES)
+    if not bm25:
         return schema, index
-    schema.add_field("text", DataType.VARCHAR, max_length=TEXT_BYTES, enable_analyzer=True,
-                     analyzer_params=analyzer)
+    schema.add_field("terms", DataType.VARCHAR, max_length=TEXT_BYTES, enable_analyzer=True,
+                     analyzer_params=TERMS_ANALYZER)
     schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-    schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
-                                 input_field_names=["text"], output_field_names=["sparse"]))
+    schema.add_function(Function(name="terms_bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["terms"], output_field_names=["sparse"]))
     index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     return schema, index
 
@@ -249,14 +239,18 @@ def row_key(source: str, part: int = 0) -> int:
     return int(hashlib.sha256(f"{part}:{source}".encode("utf-8", "surrogatepass")).hexdigest()[:15], 16)
 
 
-def chunk_rows(doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> list[dict]:
-    """The rows of `qa_chunks` for a document's chunks."""
+def chunk_rows(doc: Document, chunks: list[Chunk], vectors: np.ndarray, bm25: bool) -> list[dict]:
+    """The rows of `qa_chunks` for a document's chunks, with their BM25 terms where the collection has them."""
     for c in chunks:
         if len(c.text.encode("utf-8")) > TEXT_BYTES:
             raise IndexError_(f"a chunk of {c.source} is over {TEXT_BYTES:,} bytes, more than Milvus holds in a field")
-    return [{"id": chunk_key(c.id), "chunk_id": c.id, "source": c.source, "start_char": c.start, "end_char": c.end,
+    rows = [{"id": chunk_key(c.id), "chunk_id": c.id, "source": c.source, "start_char": c.start, "end_char": c.end,
              "content_hash": doc.content_hash, "text": c.text, "vector": np.asarray(v, dtype=np.float32).tolist()}
             for c, v in zip(chunks, vectors)]
+    if bm25:
+        for row, terms in zip(rows, fts_terms([c.text for c in chunks])):
+            row["terms"] = terms
+    return rows
 
 
 def document_rows(doc: Document, chunks: int, now: float) -> list[dict]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from qa import milvus_schema as ms
 from qa.errors import IndexError_
+from qa.fts_terms import fts_terms
 from qa.store import _STOPWORDS, _TOKEN, DocumentInfo, IndexMismatchError, IndexSpec
 from qa.types import Chunk, Document, Signature
 from qa.vectors import choose_kind
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 
 INSERT_ROWS = 512  # rows a request: well under gRPC's 64 MB with 65 KB texts
 SCAN_ROWS = 1000  # rows a page when a whole collection is read
-SCHEMA_VERSION = 1  # of these collections; part of the spec an index must match
+SCHEMA_VERSION = 2  # of these collections; part of the spec an index must match
 
 
 class MilvusStore:
@@ -205,11 +206,12 @@ class MilvusStore:
         """The (chunk key, BM25 score) of the `k` best keyword matches, best first: the local store's terms."""
         if not self.bm25:
             raise IndexError_(f"the Milvus server at {self.uri} has no BM25: use --retrieval dense")
-        terms = list(dict.fromkeys(t for t in _TOKEN.findall(query.lower()) if t not in _STOPWORDS))
+        words = list(dict.fromkeys(t for t in _TOKEN.findall(query.lower()) if t not in _STOPWORDS))
+        terms = " ".join(dict.fromkeys(fts_terms([" ".join(words)])[0].split()))  # the chunks' terms are stemmed
         if not terms:
             return []
         with ms.milvus_errors(self.uri, "search"):
-            found = self.client.search(ms.CHUNKS, data=[" ".join(terms)], anns_field="sparse", limit=k,
+            found = self.client.search(ms.CHUNKS, data=[terms], anns_field="sparse", limit=k,
                                        output_fields=["id"], search_params={"metric_type": "BM25"})
         # Milvus Lite 3 negates BM25 scores (best first still); servers and Lite 2.5 give them positive.
         return [(int(h["id"]), abs(float(h["distance"]))) for h in found[0]]
@@ -228,7 +230,7 @@ class MilvusStore:
             self._delete(sources)
             chunk_rows, parts, heads = [], [], []
             for doc, chunks, vectors in documents:
-                chunk_rows += ms.chunk_rows(doc, chunks, vectors)
+                chunk_rows += ms.chunk_rows(doc, chunks, vectors, self.bm25)
                 head, *rest = ms.document_rows(doc, len(chunks), now)
                 parts += rest
                 heads.append(head)

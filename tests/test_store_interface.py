@@ -127,6 +127,16 @@ def test_bm25_search_ranks_keyword_matches_with_positive_scores(opener, embedder
     assert store.search_bm25("zeppelin", 5) == []
 
 
+def test_bm25_matches_word_forms_as_the_local_store_does(opener, embedder: Embedder) -> None:
+    store = opener(spec_for(embedder))
+    written = rows(embedder, document("lighthouse.txt", LIGHTHOUSE), document("bakery.md", BAKERY))
+    store.write(written)
+    # Neither "lighthouses", "keepers" nor "climbing" is in the text; their stems are, on both backends.
+    found = store.search_bm25("Which lighthouses' keepers were climbing?", 5)
+    assert found and {key for key, _ in found} == {chunk_key(c.id) for c in written[0][1]}
+    assert store.search_bm25("baking ovens", 5)[0][0] == chunk_key(written[1][1][0].id)
+
+
 def test_document_text_round_trips_long_and_unusual_documents(opener, embedder: Embedder) -> None:
     store = opener(spec_for(embedder))
     long_text = " ".join(f"Sentence {i} says caf\u00e9 \u201cquoted\u201d \U0001F600." for i in range(3000))
