@@ -147,7 +147,7 @@ def main() -> None:
         "python, FTS5 porter tokens, Lucene IDF": (python_bm25(stemmed, "lucene"), True),
         "python, unstemmed \\w+ tokens, Lucene IDF": (
             python_bm25({d: _TOKEN.findall(t.lower()) for d, t in texts.items()}, "lucene"), False),
-        "Milvus Lite, unstemmed (the store today), batches": (milvus_bm25(texts, batch, tmp / "raw.db"), False),
+        "Milvus Lite, unstemmed (the store before qa.fts_terms), batches": (milvus_bm25(texts, batch, tmp / "raw.db"), False),
         "Milvus Lite, FTS5 porter tokens, batches": (
             milvus_bm25({d: " ".join(t) for d, t in stemmed.items()}, batch, tmp / "stem.db"), True),
         "Milvus Lite, FTS5 porter tokens, one insert": (
