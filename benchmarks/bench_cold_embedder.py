@@ -1,8 +1,8 @@
-"""A new process's cost of its first query vector: the embedder loaded by transformers alone (what qa does for
-the packaged MiniLM, qa.mean_pooling) against sentence-transformers (what it did before).
+"""A new process's cost of its first query vector: the embedder as qa loads the packaged MiniLM (ONNX
+Runtime, qa.bert_onnx through qa.mean_pooling) against sentence-transformers (what it did at first).
 
-    .venv/bin/python benchmarks/bench_cold_embedder.py tf     # or: st
-    for i in 1 2; do for m in st tf; do .venv/bin/python benchmarks/bench_cold_embedder.py $m; done; done
+    .venv/bin/python benchmarks/bench_cold_embedder.py qa     # or: st
+    for i in 1 2; do for m in st qa; do .venv/bin/python benchmarks/bench_cold_embedder.py $m; done; done
 
 Each run is a fresh process; it prints how long `import qa.pipeline` took (what `qa ask` imports before any
 model), then loading the embedder and embedding one question, and the load average. Nothing is asserted.
@@ -27,5 +27,5 @@ if sys.argv[1:] == ["st"]:
 else:
     Embedder().embed([QUESTION])
 t2 = time.perf_counter()
-print(f"{(sys.argv[1:] or ['tf'])[0]}: import qa.pipeline {t1 - t0:.2f}s, embedder load and first query "
+print(f"{(sys.argv[1:] or ['qa'])[0]}: import qa.pipeline {t1 - t0:.2f}s, embedder load and first query "
       f"{t2 - t1:.2f}s, load {os.getloadavg()[0]:.1f}")
