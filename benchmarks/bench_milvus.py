@@ -104,15 +104,15 @@ def _progress(name: str, store: str):
     return report
 
 
-def scale_rows(n: int, real: int, queries: int) -> tuple[list, np.ndarray, list[str], int]:
-    """About `n` chunks of real SQuAD text (30-word chunks of its paragraphs) with vectors: the first
+def scale_rows(n: int, real: int, queries: int, words: int) -> tuple[list, np.ndarray, list[str], int]:
+    """About `n` chunks of real SQuAD text (`words`-word chunks of its paragraphs) with vectors: the first
     `real` chunks' own embeddings, the rest synthetic unit vectors shaped like them (embedding 100k
     chunks would take about an hour here)."""
     texts, questions = squad_paragraphs()
     docs, count = [], 0
     for i, text in enumerate(texts):
         doc = Document(source=f"{i:05d}.txt", text=text, content_hash=f"{i:064x}")
-        chunks = chunk_document(doc, 30, 45, 0)
+        chunks = chunk_document(doc, words, words * 3 // 2, 0)
         docs.append((doc, chunks))
         count += len(chunks)
         if count >= n:
@@ -134,14 +134,15 @@ def scale(args: argparse.Namespace) -> dict:
     from qa.milvus_store import MilvusStore
     from qa.store import IndexSpec, Store, chunk_key
 
-    rows, vectors, queries, n = scale_rows(args.chunks, args.real, args.queries)
+    rows, vectors, queries, n = scale_rows(args.chunks, args.real, args.queries, args.chunk_words)
     if n < args.chunks:  # SQuAD train and dev make about 74k chunks of 30 words
         print(f"only {n} chunks of SQuAD text, fewer than the {args.chunks} asked for", flush=True)
     e = Embedder()
     q = e.embed(queries)
     exact = np.argsort(-(q @ vectors.T), axis=1)[:, :10]
     keys = np.array([chunk_key(c.id) for _, cs, _ in rows for c in cs])
-    spec = IndexSpec(embedder=e.model_name, dimension=e.dimension, chunk_words=30, chunk_max_words=45,
+    spec = IndexSpec(embedder=e.model_name, dimension=e.dimension, chunk_words=args.chunk_words,
+                     chunk_max_words=args.chunk_words * 3 // 2,
                      chunk_overlap_words=0, cleaning_version=0, chunking_version=0)
     tmp = Path(tempfile.mkdtemp(prefix="bench-milvus-scale-"))
     out = {"bench": "milvus-scale", "chunks": n, "real_vectors": args.real, "queries": len(queries),
@@ -220,6 +221,8 @@ def main() -> None:
     s.add_argument("--chunks", type=int, default=100_000)
     s.add_argument("--real", type=int, default=2048, help="chunks with their own embeddings; the rest synthetic")
     s.add_argument("--queries", type=int, default=200, help="SQuAD questions timed and scored")
+    s.add_argument("--chunk-words", type=int, default=30,
+                   help="words a chunk (SQuAD makes ~74k chunks of 30 words, ~104k of 21)")
     r = sub.add_parser("ray")
     r.add_argument("--files", type=int, default=200, help="SQuAD dev paragraphs, one file each")
     args = p.parse_args()
