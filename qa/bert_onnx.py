@@ -49,7 +49,8 @@ def graph_path(folder: Path, head: str, cache: Path) -> Path:
 
 
 class BertOnnx:
-    """One BERT model in an ONNX Runtime session: `__call__` maps token arrays to hidden states or logits."""
+    """One BERT model in an ONNX Runtime session: `__call__` maps token arrays to hidden states or logits
+    (`width` numbers a token)."""
 
     def __init__(self, folder: str | Path, head: str, cache: Path | None = None) -> None:
         import onnxruntime as ort
@@ -80,7 +81,7 @@ class BertOnnx:
             except OSError as exc:  # a read-only cache costs this build on every start, nothing more
                 log.warning("cannot cache the model graph at %s: %s", path, exc)
             self._session = session(data)
-        self.hidden_size = int(json.loads((folder / "config.json").read_text(encoding="utf-8"))["hidden_size"])
+        self.width = int(self._session.get_outputs()[0].shape[-1])  # the hidden size, or 2 for "qa"
 
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray,
                  token_type_ids: np.ndarray | None = None) -> np.ndarray:

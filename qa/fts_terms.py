@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from functools import cache
 
 from qa.index_schema import FTS_TOKENIZER
 
@@ -35,4 +36,11 @@ class FtsTerms:
         return [" ".join(t) for t in terms]
 
 
-fts_terms = FtsTerms()
+@cache
+def _shared() -> FtsTerms:
+    return FtsTerms()
+
+
+def fts_terms(texts: list[str]) -> list[str]:
+    """Each text's FTS5 terms joined by spaces (`FtsTerms`), through one table made on first use."""
+    return _shared()(texts)

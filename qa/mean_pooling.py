@@ -48,7 +48,7 @@ class MeanPoolingModel:
 
     def get_sentence_embedding_dimension(self) -> int:
         """Length of each vector."""
-        return self.model.hidden_size
+        return self.model.width
 
     def encode(self, texts: list[str], batch_size: int = 32, normalize_embeddings: bool = True,
                **_: object) -> np.ndarray:
