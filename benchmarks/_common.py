@@ -39,7 +39,7 @@ def cache_dir() -> Path:
 
 def squad_articles(splits: tuple[str, ...] = ("train", "dev")) -> list[tuple[str, dict]]:
     """(split, article) pairs from the SQuAD v1.1 files."""
-    from qa import questions as qs
+    from qa.eval import questions as qs
 
     out = []
     for split in splits:
@@ -231,11 +231,11 @@ def build_scale_index(chunks: int, index_type: str = "auto", real_limit: int = 0
       paragraphs' real vectors plus noise, written to the store directly.
     Returns (corpus, index_dir, info).
     """
-    from qa.chunking import CHUNKING_VERSION, chunk_document
+    from qa.ingest.chunking import CHUNKING_VERSION, chunk_document
     from qa.config import Settings
-    from qa.documents import CLEANING_VERSION, read_document
-    from qa.embedder import Embedder
-    from qa.indexer import open_store, refresh
+    from qa.ingest.documents import CLEANING_VERSION, read_document
+    from qa.models.embedder import Embedder
+    from qa.index.indexer import open_store, refresh
 
     # Named for the cleaning and chunking too: an index built with others would be discarded on opening.
     root = cache_dir() / f"scale-{chunks}-real{real_limit or 'all'}-cleaning{CLEANING_VERSION}-chunking{CHUNKING_VERSION}"

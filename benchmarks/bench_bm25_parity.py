@@ -25,12 +25,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SQUAD_DIR, emit  # noqa: E402
 
-from qa import questions as qs  # noqa: E402
-from qa.chunking import chunk_document  # noqa: E402
+from qa.eval import questions as qs  # noqa: E402
+from qa.ingest.chunking import chunk_document  # noqa: E402
 from qa.config import Settings  # noqa: E402
-from qa.documents import file_hash  # noqa: E402
-from qa.index_schema import FTS_TOKENIZER  # noqa: E402
-from qa.store import _STOPWORDS, _TOKEN  # noqa: E402
+from qa.ingest.documents import file_hash  # noqa: E402
+from qa.index.schema import FTS_TOKENIZER  # noqa: E402
+from qa.index.store import _STOPWORDS, _TOKEN  # noqa: E402
 from qa.types import Document  # noqa: E402
 
 K = 10
@@ -38,7 +38,7 @@ FTS5 = f"fts5(text, tokenize='{FTS_TOKENIZER}')"  # as the local store's
 
 
 def query_terms(question: str) -> list[str]:
-    """The local store's BM25 query terms (qa.store.Store.search_bm25)."""
+    """The local store's BM25 query terms (qa.index.store.Store.search_bm25)."""
     return list(dict.fromkeys(t for t in _TOKEN.findall(question.lower()) if t not in _STOPWORDS))
 
 
@@ -100,7 +100,7 @@ def python_bm25(docs: dict[int, list[str]], idf_kind: str):
 
 
 def milvus_bm25(texts: dict[int, str], batch: int, path: Path):
-    """Milvus Lite's BM25 function over these texts (standard tokenizer, as qa.milvus_schema falls back to)."""
+    """Milvus Lite's BM25 function over these texts (standard tokenizer, as qa.index.milvus.schema falls back to)."""
     from pymilvus import DataType, Function, FunctionType, MilvusClient
 
     client = MilvusClient(str(path))
@@ -147,7 +147,7 @@ def main() -> None:
         "python, FTS5 porter tokens, Lucene IDF": (python_bm25(stemmed, "lucene"), True),
         "python, unstemmed \\w+ tokens, Lucene IDF": (
             python_bm25({d: _TOKEN.findall(t.lower()) for d, t in texts.items()}, "lucene"), False),
-        "Milvus Lite, unstemmed (the store before qa.fts_terms), batches": (milvus_bm25(texts, batch, tmp / "raw.db"), False),
+        "Milvus Lite, unstemmed (the store before qa.index.fts_terms), batches": (milvus_bm25(texts, batch, tmp / "raw.db"), False),
         "Milvus Lite, FTS5 porter tokens, batches": (
             milvus_bm25({d: " ".join(t) for d, t in stemmed.items()}, batch, tmp / "stem.db"), True),
         "Milvus Lite, FTS5 porter tokens, one insert": (

@@ -1,5 +1,5 @@
 """A new process's cost of its first query vector: the embedder as qa loads the packaged MiniLM (ONNX
-Runtime, qa.bert_onnx through qa.mean_pooling) against sentence-transformers (what it did at first).
+Runtime, qa.models.bert_onnx through qa.models.mean_pooling) against sentence-transformers (what it did at first).
 
     .venv/bin/python benchmarks/bench_cold_embedder.py qa     # or: st
     for i in 1 2; do for m in st qa; do .venv/bin/python benchmarks/bench_cold_embedder.py $m; done; done
@@ -15,7 +15,7 @@ import time
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 t0 = time.perf_counter()
 import qa.pipeline  # noqa: E402,F401
-from qa.embedder import Embedder, resolve_embedder  # noqa: E402
+from qa.models.embedder import Embedder, resolve_embedder  # noqa: E402
 
 t1 = time.perf_counter()
 QUESTION = "Who is the Secretary for Security?"

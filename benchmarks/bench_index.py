@@ -43,9 +43,9 @@ def parse_args() -> argparse.Namespace:
 
 def scale(n: int, index_type: str, queries: int, real_limit: int) -> None:
     from qa.config import Settings
-    from qa.embedder import Embedder
-    from qa.indexer import index_spec
-    from qa.store import Store
+    from qa.models.embedder import Embedder
+    from qa.index.indexer import index_spec
+    from qa.index.store import Store
 
     t = time.perf_counter()
     corpus, index_dir, info = build_scale_index(n, index_type, real_limit)
@@ -72,7 +72,7 @@ def scale(n: int, index_type: str, queries: int, real_limit: int) -> None:
         store.search_dense(v[None, :], 30)
         dense.append(time.perf_counter() - t)
     # The same FTS5 query ordered by the hidden `rank` column (FTS5 can then sort inside the module).
-    from qa.store import _STOPWORDS, _TOKEN
+    from qa.index.store import _STOPWORDS, _TOKEN
 
     rank = []
     for q in questions:
@@ -99,8 +99,8 @@ def scale(n: int, index_type: str, queries: int, real_limit: int) -> None:
 def later_starts(settings, embedder, changed_file: Path) -> dict:
     """Time what a later start costs: reopening, a refresh with nothing changed, one after a file changed
     (then the file is put back, and the index with it)."""
-    from qa.indexer import open_store, refresh
-    from qa.store import FAISS_NAME
+    from qa.index.indexer import open_store, refresh
+    from qa.index.store import FAISS_NAME
 
     t = time.perf_counter()
     store = open_store(settings, embedder)
@@ -134,8 +134,8 @@ def main() -> None:
     if args.scale:
         return scale(args.scale, args.index_type, args.queries, args.real_limit)
     from qa.config import Settings
-    from qa.embedder import Embedder
-    from qa.indexer import open_store, refresh
+    from qa.models.embedder import Embedder
+    from qa.index.indexer import open_store, refresh
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="qa-bench-index-"))
     corpus, index_dir = work / "corpus", work / "index"

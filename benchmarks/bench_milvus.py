@@ -22,12 +22,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, SQUAD_DIR, embed_cached, emit, squad_paragraphs, summary, synthetic_vectors  # noqa: E402
 
-from qa import evaluate as ev  # noqa: E402
-from qa import questions as qs  # noqa: E402
-from qa.chunking import chunk_document  # noqa: E402
-from qa.embedder import Embedder  # noqa: E402
+from qa.eval import metrics as ev  # noqa: E402
+from qa.eval import questions as qs  # noqa: E402
+from qa.ingest.chunking import chunk_document  # noqa: E402
+from qa.models.embedder import Embedder  # noqa: E402
 from qa.pipeline import Assistant  # noqa: E402
-from qa.retriever import Retriever  # noqa: E402
+from qa.answering.retriever import Retriever  # noqa: E402
 from qa.types import Document  # noqa: E402
 
 
@@ -131,8 +131,8 @@ def scale_rows(n: int, real: int, queries: int, words: int) -> tuple[list, np.nd
 
 def scale(args: argparse.Namespace) -> dict:
     """Insert rate, per-query dense/BM25/fused latency and dense recall@10, Milvus Lite and local, one run."""
-    from qa.milvus_store import MilvusStore
-    from qa.store import IndexSpec, Store, chunk_key
+    from qa.index.milvus.store import MilvusStore
+    from qa.index.store import IndexSpec, Store, chunk_key
 
     rows, vectors, queries, n = scale_rows(args.chunks, args.real, args.queries, args.chunk_words)
     if n < args.chunks:  # SQuAD train and dev make about 74k chunks of 30 words
@@ -181,8 +181,8 @@ def ray_throughput(args: argparse.Namespace) -> dict:
     import ray
 
     from qa.config import Settings
-    from qa.indexer import open_store
-    from qa.ray_indexer import index_with_ray, start_ray
+    from qa.index.indexer import open_store
+    from qa.index.ray_indexer import index_with_ray, start_ray
 
     texts, _ = squad_paragraphs(("dev",))
     tmp = Path(tempfile.mkdtemp(prefix="bench-ray-"))

@@ -5,7 +5,7 @@
     PYTHONPATH=/path/to/an/older/checkout .venv/bin/python benchmarks/bench_parse.py --bomb-only --in-process
 
 Each case runs in a fresh process, so that its peak memory is its own: `--in-process` reads the file in
-that process (as the chat did before reading was bounded); otherwise through `qa.bounded`'s worker with
+that process (as the chat did before reading was bounded); otherwise through `qa.ingest.bounded`'s worker with
 the default limits. CPU is the process's and its worker's, user plus system. Prints a line per case,
 then one JSON line. Asserts nothing.
 """
@@ -47,13 +47,13 @@ if mode == "in-process":
     import signal
     signal.signal(signal.SIGALRM, late)
     signal.alarm(int(timeout))  # the old code may run for many minutes: give up, and say how far it got
-    from qa.documents import parse_document
+    from qa.ingest.documents import parse_document
     try:
         doc = parse_document(path.name, path.suffix, path.read_bytes())
     except Late:
         doc = type("Stopped", (), {"reason": f"still reading after {timeout:.0f} s: stopped"})
 else:
-    from qa.bounded import ParseLimits, parse_bounded, _WORKER
+    from qa.ingest.bounded import ParseLimits, parse_bounded, _WORKER
     from qa.config import Settings
     doc = parse_bounded(path.name, path.suffix, path, ParseLimits.of(Settings.load()))
     if _WORKER._process is not None:

@@ -40,7 +40,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def real_vectors(limit: int, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
-    from qa.embedder import Embedder
+    from qa.models.embedder import Embedder
 
     texts, questions = squad_paragraphs()
     if limit:
@@ -79,7 +79,7 @@ def main() -> None:
     args = parse_args()
     import faiss
 
-    import qa.vectors as qv
+    import qa.index.vectors as qv
 
     if args.threads:
         faiss.omp_set_num_threads(args.threads)

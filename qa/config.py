@@ -113,7 +113,7 @@ class Settings:
     # Input limits.
     max_question_chars: int = 1000
     max_file_bytes: int = 20 * 1024 * 1024
-    # Reading a file runs in a worker process within these limits (qa.bounded); each was chosen from the
+    # Reading a file runs in a worker process within these limits (qa.ingest.bounded); each was chosen from the
     # costs benchmarks/bench_parse.py measures (README, "Limits on reading a file").
     max_unpacked_bytes: int = 64 * 1024 * 1024  # a Word file's XML, unzipped
     max_text_chars: int = 20_000_000  # the text a file gives, before cleaning
@@ -168,7 +168,7 @@ class Settings:
         _whole(s, "top_k", 1)
         _whole(s, "ray_workers", 1)
         _whole(s, "candidates", s.top_k, low_name="top_k")
-        # A window holds the special tokens, the question and at least 32 tokens of passage (qa.reader); the
+        # A window holds the special tokens, the question and at least 32 tokens of passage (qa.answering.reader); the
         # passage's share must exceed the stride (the tokenizer's rule), so a longer stride leaves the question
         # less room: half the window keeps room for it.
         _whole(s, "max_seq_len", 64)

@@ -7,19 +7,19 @@ import re
 import threading
 from pathlib import Path
 
-from qa.bounded import ParseLimits, parse_bounded
+from qa.ingest.bounded import ParseLimits, parse_bounded
 from qa.config import Settings
-from qa.documents import TITLE_MAX_CHARS, Skipped, document_title
-from qa.embedder import Embedder
+from qa.ingest.documents import TITLE_MAX_CHARS, Skipped, document_title
+from qa.models.embedder import Embedder
 from qa.errors import CorpusError, QuestionError
-from qa.evidence import Candidate, gather
-from qa.indexer import (IndexReport, Progress, changed_since_indexed, check_corpus, discard_index, open_store,
+from qa.answering.evidence import Candidate, gather
+from qa.index.indexer import (IndexReport, Progress, changed_since_indexed, check_corpus, discard_index, open_store,
                         refresh)
-from qa.reader import Reader
-from qa.retriever import Retriever
-from qa.selector import SELECTOR_FILE, Selector
-from qa.store import DocumentInfo, IndexDamagedError, IndexMismatchError, OtherCorpusError
-from qa.store_interface import IndexStore
+from qa.answering.reader import Reader
+from qa.answering.retriever import Retriever
+from qa.answering.selector import SELECTOR_FILE, Selector
+from qa.index.store import DocumentInfo, IndexDamagedError, IndexMismatchError, OtherCorpusError
+from qa.index.interface import IndexStore
 from qa.types import Answer, Document, Hit, Span
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,7 @@ class Assistant:
         """The probability below which the assistant abstains: the setting, else the selector's, else the reader's."""
         if self.settings.answer_threshold is not None:
             return self.settings.answer_threshold
+        self._warm_up_readers()  # their thresholds are read with their models
         return self.selector.threshold if self.selector is not None else self.reader.threshold
 
     # ---- the corpus --------------------------------------------------------------------------

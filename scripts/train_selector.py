@@ -1,15 +1,15 @@
-"""Train the answer selector (`qa.selector`) on the bundled reader's candidates, end to end, on the CPU.
+"""Train the answer selector (`qa.answering.selector`) on the bundled reader's candidates, end to end, on the CPU.
 
 Training data goes through the real pipeline: each SQuAD article's paragraphs become a corpus, indexed
 in `--workdir`, so the passages the retriever returns beside the gold one are real distractors.
 - answerable: questions of SQuAD v1.1 *train* articles, asked of their own article;
 - out of corpus: questions of the next article in the list, asked of this one (the common way a user's
   question goes unanswered);
-- adversarial: the unanswerable questions of the train half of SQuAD v2.0 dev (`qa.evaluate.report_half`),
+- adversarial: the unanswerable questions of the train half of SQuAD v2.0 dev (`qa.eval.metrics.report_half`),
   less the four articles the reader's threshold was chosen on, which we report on.
 Articles are split, by their index, into a training part and a held-back part. The selector is fitted on the
 training part; its threshold is chosen on the held-back part, as the F1-best threshold on a mix of
-`--mix` answerable : out of corpus : adversarial questions (`qa.evaluate.choose_threshold`). No question of
+`--mix` answerable : out of corpus : adversarial questions (`qa.eval.metrics.choose_threshold`). No question of
 seeds/, eval/seeds.jsonl, SQuAD v1.1 dev or the v2.0 report half is read.
 
 The reader reads every retrieved passage once per question (all `top_k`, no early stop); the candidates are
@@ -35,13 +35,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import evaluate as ev
+from qa.eval import metrics as ev
 
-from qa import questions as qs
-from qa.evidence import FEATURE_VERSION, FEATURES, GROUPS, features, gather
+from qa.eval import questions as qs
+from qa.answering.evidence import FEATURE_VERSION, FEATURES, GROUPS, features, gather
 from qa.pipeline import Assistant
-from qa.reader import CALIBRATION_FILE
-from qa.selector import FORMAT, SELECTOR_FILE, reader_fingerprint, trees_from_json
+from qa.answering.reader import CALIBRATION_FILE
+from qa.answering.selector import FORMAT, SELECTOR_FILE, reader_fingerprint, trees_from_json
 from qa.types import Chunk, Hit, Span
 
 SQUAD = ROOT.parent / "shared" / "data" / "squad"
@@ -159,7 +159,7 @@ def fit(x: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> dict:
                       "value": nodes["value"].astype(float).tolist()})
     model = {"baseline": float(np.ravel(clf._baseline_prediction)[0]), "depth": int(max(p.nodes["depth"].max()
              for (p,) in clf._predictors)), "trees": trees}
-    # The file is read by qa.selector alone: check that it gives what scikit-learn gives.
+    # The file is read by qa.answering.selector alone: check that it gives what scikit-learn gives.
     assert np.allclose(trees_from_json(model).probabilities(x[:2000]), clf.predict_proba(x[:2000])[:, 1], atol=1e-9)
     return model
 

@@ -4,7 +4,7 @@ The sets we report on (SQuAD v1.1 dev, eval/seeds.jsonl) take no part in the cho
 chosen values on them afterwards with `qa eval ... --retrieval-only` (and `QA_DENSE_WEIGHT`,
 `QA_CANDIDATES` to try others). Every `--every`-th train article becomes a document corpus, indexed
 in `--workdir`; each question's dense and BM25 lists are searched once, at the largest depth, and
-every grid point fuses them as `qa.retriever.Retriever` does. The weight and depth are those of the
+every grid point fuses them as `qa.answering.retriever.Retriever` does. The weight and depth are those of the
 best MRR; then, at those, the ratio is the largest whose recall@5 stays within `--recall-slack`
 points of reading all five passages (fewer passages, faster reading).
 
@@ -20,11 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import evaluate as ev
+from qa.eval import metrics as ev
 
-from qa import questions as qs
+from qa.eval import questions as qs
 from qa.pipeline import Assistant
-from qa.retriever import Retriever
+from qa.answering.retriever import Retriever
 
 
 def main() -> int:

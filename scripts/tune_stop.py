@@ -24,11 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa import evaluate as ev
+from qa.eval import metrics as ev
 
-from qa import questions as qs
+from qa.eval import questions as qs
 from qa.pipeline import Assistant
-from qa.reader import CALIBRATION_FILE
+from qa.answering.reader import CALIBRATION_FILE
 
 SQUAD = ROOT.parent / "shared" / "data" / "squad"
 

@@ -51,7 +51,7 @@ def trained_reader_model() -> str:
 @pytest.fixture(scope="session")
 def embedder():
     """The packaged all-MiniLM-L6-v2, loaded once."""
-    from qa.embedder import Embedder
+    from qa.models.embedder import Embedder
 
     e = Embedder()
     e.warm_up()

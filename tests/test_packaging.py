@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import wait_until_served
+from tests.conftest import wait_until_served
 
 from qa.config import PROJECT_ROOT
 

@@ -10,7 +10,7 @@ import pytest
 import qa
 from qa import pipeline
 from qa.config import Settings
-from qa.documents import read_document
+from qa.ingest.documents import read_document
 from qa.errors import CorpusError, QAError, QuestionError
 from qa.pipeline import Assistant
 from qa.types import Answer

@@ -24,7 +24,7 @@ import gradio as gr  # noqa: E402
 from fastapi.responses import HTMLResponse  # noqa: E402
 from fastapi.routing import APIRoute  # noqa: E402
 
-from qa.documents import SUFFIXES  # noqa: E402
+from qa.ingest.documents import SUFFIXES  # noqa: E402
 from qa.errors import ModelError, QAError  # noqa: E402
 from qa.types import Hit  # noqa: E402
 from qa.ui.pages import MONO_FONTS, SYSTEM_FONTS, document_page, documents_panel, example_questions  # noqa: E402

@@ -64,7 +64,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     """Build or refresh the index."""
     assistant = _assistant(args)
     if getattr(args, "ray", None) is not None:
-        from qa.ray_indexer import index_with_ray
+        from qa.index.ray_indexer import index_with_ray
 
         report = index_with_ray(assistant.store, assistant.settings, args.ray or None, rebuild=args.rebuild)
     else:
@@ -86,7 +86,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from qa.pipeline import clean_question
     from qa.ui.render import error_json
 
-    from qa.indexer import check_corpus
+    from qa.index.indexer import check_corpus
 
     assistant = _assistant(args)
     check_corpus(assistant.settings.corpus)  # before the models load: a mistyped folder is said in a second

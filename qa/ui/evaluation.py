@@ -20,9 +20,8 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
     metrics, and write the predictions and the HTML report when asked."""
     from tqdm import tqdm
 
-    from qa import evaluate as ev
-
-    from qa import questions as qs
+    from qa.eval import metrics as ev
+    from qa.eval import questions as qs
     from qa.atomic import atomic_write_bytes
 
     path = Path(args.file)
@@ -109,9 +108,9 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
         except OSError as exc:
             raise QAError(f"cannot write predictions to {args.predictions}: {exc.strerror or exc}") from exc
     if args.report:
-        from qa.report import write_report
+        from qa.eval.report import write_report
 
-        threshold = chosen if chosen is not None else _shipped_threshold(assistant)
+        threshold = chosen if chosen is not None else _answered_at(assistant, args.reader_only)
         try:
             write_report(Path(args.report), metrics, predictions, deep, texts, threshold, title=path.name,
                          top_k=assistant.settings.top_k)
@@ -129,9 +128,12 @@ def _check_questions(assistant, questions: list, path: Path) -> None:
             raise QuestionError(f"{path}, {q.where}: {exc}") from exc
 
 
-def _shipped_threshold(assistant) -> float:
-    """The threshold the answers were given at: the setting, or the reader's own."""
-    if assistant.settings.answer_threshold is not None:
-        return assistant.settings.answer_threshold
-    assistant.reader.warm_up()
-    return assistant.reader.threshold
+def _answered_at(assistant, reader_only: bool) -> float:
+    """The threshold the answers were given at: the setting; else the reader's own when it read alone, else the
+    assistant's (the selector's, or the reader's when there is none)."""
+    if reader_only:
+        if assistant.settings.answer_threshold is not None:
+            return assistant.settings.answer_threshold
+        assistant.reader.warm_up()
+        return assistant.reader.threshold
+    return assistant.threshold

@@ -60,7 +60,7 @@ def passages_text(hits: list[Hit], width: int) -> str:
 
 def marked_sentence(answer: Answer, bold: bool = False) -> str:
     """The sentence of the context that holds the answer, with the answer marked."""
-    from qa.chunking import sentence_spans
+    from qa.ingest.chunking import sentence_spans
 
     ctx, at = answer.context, answer.start - (answer.context_start or 0)
     end = at + len(answer.text)

@@ -1,4 +1,4 @@
-"""Documents added from the chat: checked by the rules `qa.documents` owns, kept in the index's own uploads
+"""Documents added from the chat: checked by the rules `qa.ingest.documents` owns, kept in the index's own uploads
 folder (never in the folder the user pointed at), and indexed with the corpus."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qa.atomic import atomic_write_bytes
-from qa.documents import SUFFIXES, UPLOADS_PREFIX, Skipped, is_document_name, size_problem
+from qa.ingest.documents import SUFFIXES, UPLOADS_PREFIX, Skipped, is_document_name, size_problem
 
 
 def size_text(n: int) -> str:

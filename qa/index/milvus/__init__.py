@@ -1,0 +1,1 @@
+"""The index on Milvus (Milvus Lite or a server): the local store's contract over two collections."""
