@@ -108,7 +108,7 @@ Reproduce from the repository root:
 {eval_commands}
 ```
 
-The report half of SQuAD v2.0 dev is the articles where `qa.eval.metrics.report_half(title)` is true; the
+The report half of SQuAD v2.0 dev is the articles where `qa.eval.splits.report_half(title)` is true; the
 reader never saw them in training or calibration.
 
 ## Limitations

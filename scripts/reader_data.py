@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from qa.answering.normalize import normalize_answer
 from qa.eval import questions as qs
+from qa.eval.splits import report_half
 from qa.ingest.chunking import sentence_spans
 
 
@@ -224,7 +225,7 @@ def swap_name_examples(articles: list[dict], fraction: float, rng: random.Random
 
 def split_v2_train_half(articles: list[dict], calib_articles: int, seed: int) -> tuple[list[dict], list[dict]]:
     """The v2 articles outside the report half, split into (train, calibration) by article."""
-    half = sorted((a for a in articles if not qs.report_half(a["title"])), key=lambda a: a["title"])
+    half = sorted((a for a in articles if not report_half(a["title"])), key=lambda a: a["title"])
     order = list(range(len(half)))
     random.Random(seed).shuffle(order)
     held = set(order[:calib_articles])

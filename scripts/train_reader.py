@@ -16,7 +16,7 @@ Modes:
 Data. SQuAD v1.1 train (answerable), plus no-answer examples from two sources: (a) questions paired with
 another paragraph of the same article that does not hold the answer (--neg-fraction of the questions),
 and windows of long paragraphs that miss the answer; (b) the SQuAD v2.0 dev articles that
-`qa.eval.metrics.report_half` puts in the train half. Of those, --calib-articles articles are held back from
+`qa.eval.splits.report_half` puts in the train half. Of those, --calib-articles articles are held back from
 the gradient steps to choose the threshold. The report half is never read for training or calibration.
 
 Answer offsets. Our SQuAD files give the FIRST occurrence of the answer text as answer_start, while the

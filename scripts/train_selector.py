@@ -5,7 +5,7 @@ in `--workdir`, so the passages the retriever returns beside the gold one are re
 - answerable: questions of SQuAD v1.1 *train* articles, asked of their own article;
 - out of corpus: questions of the next article in the list, asked of this one (the common way a user's
   question goes unanswered);
-- adversarial: the unanswerable questions of the train half of SQuAD v2.0 dev (`qa.eval.metrics.report_half`),
+- adversarial: the unanswerable questions of the train half of SQuAD v2.0 dev (`qa.eval.splits.report_half`),
   less the four articles the reader's threshold was chosen on, which we report on.
 Articles are split, by their index, into a training part and a held-back part. The selector is fitted on the
 training part; its threshold is chosen on the held-back part, as the F1-best threshold on a mix of
@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from qa.eval import metrics as ev
 
 from qa.eval import questions as qs
+from qa.eval.splits import report_half
 from qa.answering.evidence import FEATURE_VERSION, FEATURES, GROUPS, features, gather
 from qa.pipeline import Assistant
 from qa.answering.reader import CALIBRATION_FILE
@@ -56,7 +57,7 @@ def corpora(args: argparse.Namespace) -> list[dict]:
     v1 = [a for i, a in enumerate(qs.squad_articles(squad / "train-v1.1.json.gz")) if i % args.every == 0]
     v1 = v1[: args.v1_articles]
     v2 = [a for a in qs.squad_articles(squad / "dev-v2.0.json.gz")
-          if not qs.report_half(a["title"]) and a["title"] not in held]
+          if not report_half(a["title"]) and a["title"] not in held]
     out = []
     for group, articles in (("v1.1", v1), ("v2.0", v2)):
         hold = {i for i in range(len(articles)) if i % args.hold_every == args.hold_every - 1}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import random
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.atomic import atomic_write_bytes
+from qa.eval.splits import in_split
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Question:
     source: str | None  # gold file (JSONL) or paragraph file (SQuAD); None: none known, or unanswerable
     context: str | None = None  # the gold paragraph, for reader-only SQuAD evaluation
     line: int | None = None  # where a JSONL question stands in its file, for error messages
+    doc: str | None = None  # the document it is asked of, where a set says (realdocs' `doc`); unanswerable ones too
+    category: str | None = None  # the kind of question, where a set says (CUAD's `category`)
 
     @property
     def answerable(self) -> bool:
@@ -70,9 +72,11 @@ def _question(row: object, n: int) -> Question:
         raise ValueError("the question must be a non-empty string")
     if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
         raise ValueError("answers must be a list of strings")
-    if source is not None and not isinstance(source, str):
-        raise ValueError("source must be a file name or null")
-    return Question(str(row.get("id", n)), question, tuple(answers), source, line=n)
+    for key in ("source", "doc", "category"):
+        if row.get(key) is not None and not isinstance(row[key], str):
+            raise ValueError(f"{key} must be a file name or null" if key != "category" else "category must be a string")
+    return Question(str(row.get("id", n)), question, tuple(answers), source, line=n, doc=row.get("doc"),
+                    category=row.get("category"))
 
 
 @dataclass
@@ -88,13 +92,9 @@ def paragraph_name(article: int, paragraph: int) -> str:
     return f"a{article:03d}_p{paragraph:03d}.txt"
 
 
-def report_half(title: str) -> bool:
-    """Whether a SQuAD v2.0 article is in the half we report on; the other half trains and calibrates."""
-    return hashlib.sha1(title.encode("utf-8")).digest()[0] % 2 == 1
-
-
 def load_squad(path: Path, split: str = "all") -> SquadSet:
-    """Read SQuAD JSON (.json or .json.gz); `split` keeps "all" articles, or the v2 "report" or "train" half."""
+    """Read SQuAD JSON (.json or .json.gz); `split` keeps "all" articles, those never trained or calibrated on
+    ("report": `splits.squad_part` "clean"), or the others ("train")."""
     try:
         return _load_squad(path, split)
     except (ValueError, KeyError, TypeError, EOFError, gzip.BadGzipFile) as exc:
@@ -102,8 +102,7 @@ def load_squad(path: Path, split: str = "all") -> SquadSet:
 
 
 def _load_squad(path: Path, split: str) -> SquadSet:
-    return squad_set(squad_articles(path),
-                     lambda a, article: split == "all" or report_half(article["title"]) == (split == "report"))
+    return squad_set(squad_articles(path), lambda a, article: in_split(split, article=article["title"]))
 
 
 def squad_set(articles: list[dict], keep: Callable[[int, dict], bool]) -> SquadSet:
@@ -131,6 +130,16 @@ def squad_question(qa: dict, context: str, source: str | None) -> Question:
     impossible = bool(qa.get("is_impossible"))
     answers = () if impossible else tuple(dict.fromkeys(x["text"] for x in qa["answers"]))
     return Question(qa["id"], qa["question"], answers, None if impossible else source, context)
+
+
+def split_questions(questions: list[Question], split: str, path: Path) -> list[Question]:
+    """The questions of a JSONL set in `split`, by the document each is asked of (`splits.document_part`)."""
+    if split == "all":
+        return questions
+    if missing := next((q for q in questions if not q.doc), None):
+        raise ValueError(f"{path}, {missing.where}: --split {split} splits a set by the document each question is "
+                         'asked of, and this question has no "doc"')
+    return [q for q in questions if in_split(split, doc=q.doc)]
 
 
 def sample(questions: list[Question], limit: int | None, seed: int = 0) -> list[Question]:

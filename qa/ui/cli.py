@@ -244,7 +244,9 @@ def parser() -> argparse.ArgumentParser:
                     help="measure the retriever alone (recall@1, recall@5, MRR of the gold source); no reading")
     sp.add_argument("--limit", type=_positive, help="a reproducible subset of this many questions")
     sp.add_argument("--split", choices=("all", "report", "train"), default="all",
-                    help="SQuAD v2.0: the half of the articles to use (report = never trained or calibrated on)")
+                    help="the part of the set to use, as qa.eval.splits declares it: report = never trained, tuned or "
+                         "calibrated on (SQuAD dev: the 35 clean articles; a set with \"doc\" keys: by document), "
+                         "train = the rest")
     sp.add_argument("--workdir", help="SQuAD end to end: keep the paragraph corpus and its index here")
     sp.add_argument("--predictions", metavar="FILE",
                     help="also write one JSON line per question: its gold, the answer, the passages' files, scores")

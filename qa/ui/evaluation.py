@@ -40,7 +40,7 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
             questions = qs.sample(squad.questions, args.limit)
         else:
             squad = None
-            questions = qs.sample(qs.load_jsonl(path), args.limit)
+            questions = qs.sample(qs.split_questions(qs.load_jsonl(path), args.split, path), args.limit)
     except ValueError as exc:  # a malformed question set: say where, without a traceback
         raise QAError(str(exc)) from exc
     if not questions:

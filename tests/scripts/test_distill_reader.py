@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.eval.questions import report_half
+from qa.eval.splits import report_half
 from tests.scripts import test_train_reader
 from tests.scripts.test_prepare_teacher import make_tiny_teacher
 from tests.scripts.test_train_reader import LYON, PARIS, ROOT, ROUEN

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.eval.questions import report_half
+from qa.eval.splits import report_half
 from qa.answering.reader import featurize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +72,7 @@ def france(title="France"):
 
 
 def titles(train_half: int, report: int) -> list[str]:
-    """Article titles that qa.eval.metrics.report_half puts in the train half, then the report half."""
+    """Article titles that qa.eval.splits.report_half puts in the train half, then the report half."""
     names = [f"Article {i}" for i in range(200)]
     return ([n for n in names if not report_half(n)][:train_half] + [n for n in names if report_half(n)][:report])
 
