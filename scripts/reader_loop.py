@@ -21,11 +21,21 @@ def span_loss(out, start_positions, end_positions):
     return (ce(out.start_logits.float(), start_positions) + ce(out.end_logits.float(), end_positions)) / 2
 
 
-def train(model, feats: Features, args, device: str, loss_fn=None) -> dict:
+def batch_order(n: int, batch_size: int, seed: int, total: int) -> list[np.ndarray]:
+    """The window indices of each of `total` steps: a fresh permutation per pass, cut into batches."""
+    rng, batches = np.random.default_rng(seed), []
+    while len(batches) < total:
+        order = rng.permutation(n)
+        batches += [order[i:i + batch_size] for i in range(0, n, batch_size)]
+    return batches[:total]
+
+
+def train(model, feats: Features, args, device: str, loss_fn=None, checkpoint=None) -> dict:
     """AdamW with linear warm-up and decay, bf16 autocast on CUDA; returns timing and loss figures.
 
     `loss_fn(out, start_positions, end_positions, idx)`, if given, replaces span_loss (idx: the batch's
-    window indices, on the device)."""
+    window indices, on the device). `checkpoint` (reader_checkpoint.Checkpoint), if given, resumes a run from
+    its last saved step and saves the run every `checkpoint.every` steps."""
     import torch
 
     n = len(feats)
@@ -51,37 +61,34 @@ def train(model, feats: Features, args, device: str, loss_fn=None) -> dict:
     start_pos = torch.from_numpy(feats.start_positions).to(device)
     end_pos = torch.from_numpy(feats.end_positions).to(device)
     lengths = feats.attention_mask.sum(axis=1)
-    rng = np.random.default_rng(args.seed)
+    first = checkpoint.restore(model, opt, sched) if checkpoint is not None else 0
     model.train()
     log(f"training: {n} windows, {args.epochs:g} epoch(s), {total} steps of {args.batch_size}, "
-        f"warm-up {warmup} steps, lr {args.lr}, device {device}")
-    step, seen, t0, losses = 0, 0, time.perf_counter(), []
+        f"warm-up {warmup} steps, lr {args.lr}, device {device}" + (f", resumed at step {first}" if first else ""))
+    seen, t0, losses = 0, time.perf_counter(), []
     every = max(1, min(100, total // 20))
-    while step < total:
-        order = rng.permutation(n)
-        for i in range(0, n, args.batch_size):
-            if step >= total:
-                break
-            idx_np = order[i:i + args.batch_size]
-            cut = int(lengths[idx_np].max())  # each batch only as wide as its longest window
-            idx = torch.from_numpy(idx_np).to(device)
-            batch = {k: v[idx, :cut].long() for k, v in tensors.items()}
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-                out = model(**batch)
-            gold = (start_pos[idx], end_pos[idx])
-            loss = span_loss(out, *gold) if loss_fn is None else loss_fn(out, *gold, idx)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad(set_to_none=True)
-            step += 1
-            seen += len(idx_np)
-            if step % every == 0 or step == total:
-                losses.append(loss.item())
-                rate = seen / (time.perf_counter() - t0)
-                log(f"step {step}/{total}  epoch {seen / n:.2f}  loss {losses[-1]:.4f}  "
-                    f"lr {sched.get_last_lr()[0]:.2e}  {rate:.0f} windows/s")
+    for step, idx_np in enumerate(batch_order(n, args.batch_size, args.seed, total)[first:], start=first + 1):
+        cut = int(lengths[idx_np].max())  # each batch only as wide as its longest window
+        idx = torch.from_numpy(idx_np).to(device)
+        batch = {k: v[idx, :cut].long() for k, v in tensors.items()}
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            out = model(**batch)
+        gold = (start_pos[idx], end_pos[idx])
+        loss = span_loss(out, *gold) if loss_fn is None else loss_fn(out, *gold, idx)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        seen += len(idx_np)
+        if step % every == 0 or step == total:
+            losses.append(loss.item())
+            rate = seen / (time.perf_counter() - t0)
+            log(f"step {step}/{total}  epoch {step * args.batch_size / n:.2f}  loss {losses[-1]:.4f}  "
+                f"lr {sched.get_last_lr()[0]:.2e}  {rate:.2f} windows/s")
+        if checkpoint is not None and (step % checkpoint.every == 0 or step == total):
+            checkpoint.save(model, opt, step)
+    step = max(first, total)
     if cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
