@@ -106,10 +106,23 @@ def selective(predictions: list[Prediction], precision: float = 0.9) -> dict:
     risk over the coverages reached; lower is better) and the largest coverage whose precision is at least 90%."""
     curve = risk_coverage(predictions)
     if not curve:
-        return {"aurc": None, "coverage_at_90": None}
+        return {"aurc": None, "coverage_at_90": None, "ece": None}
     aurc = sum(1.0 - prec for _, _, prec in curve) / len(curve)
     reached = [cov for _, cov, prec in curve if prec >= precision]
-    return {"aurc": round(100.0 * aurc, 2), "coverage_at_90": round(100.0 * max(reached, default=0.0), 2)}
+    return {"aurc": round(100.0 * aurc, 2), "coverage_at_90": round(100.0 * max(reached, default=0.0), 2),
+            "ece": round(calibration_error(scored(predictions)), 4)}
+
+
+def calibration_error(rows: list[tuple[float, float]], bins: int = 10) -> float:
+    """The expected calibration error of (score, 1.0 if right) rows: over `bins` equal score bins, the gap between
+    a bin's mean score and its share right, weighted by its share of the rows. 0 when a score means what it says."""
+    if not rows:
+        return 0.0
+    gaps = [[0.0, 0.0, 0] for _ in range(bins)]
+    for s, ok in rows:
+        b = gaps[min(int(s * bins), bins - 1)]
+        b[0], b[1], b[2] = b[0] + s, b[1] + ok, b[2] + 1
+    return sum(abs(total - right) for total, right, _ in gaps) / len(rows)
 
 
 def at_threshold(predictions: list[Prediction], threshold: float) -> list[Prediction]:

@@ -187,5 +187,14 @@ def test_risk_coverage_takes_the_surest_first_and_counts_answered_unanswerables_
                 said(4, "blue", 0.2, ("green",)), said(5, "", None, ("Paris",))]
     better = ev.selective(reranked)
     assert better["aurc"] < figures["aurc"] and better["coverage_at_90"] == 40.0
-    assert ev.selective([said(1, "", None, ("x",))]) == {"aurc": None, "coverage_at_90": None}
-    assert set(ev.score(predictions, reader_only=True)) >= {"aurc", "coverage_at_90"}
+    assert ev.selective([said(1, "", None, ("x",))]) == {"aurc": None, "coverage_at_90": None, "ece": None}
+    assert set(ev.score(predictions, reader_only=True)) >= {"aurc", "coverage_at_90", "ece"}
+
+
+def test_calibration_error_is_the_weighted_gap_between_score_and_share_right() -> None:
+    assert ev.calibration_error([(0.8, 1.0)] * 8 + [(0.8, 0.0)] * 2) == pytest.approx(0.0)  # 80% sure, 80% right
+    assert ev.calibration_error([(0.95, 0.0)] * 5 + [(0.05, 1.0)] * 5) == pytest.approx(0.95)  # backwards
+    # Two bins, each half the rows: |0.9 - 0.5| and |0.3 - 0.3| weighted equally.
+    rows = [(0.9, 1.0), (0.9, 0.0)] * 5 + [(0.3, 1.0)] * 3 + [(0.3, 0.0)] * 7
+    assert ev.calibration_error(rows) == pytest.approx(0.2)
+    assert ev.calibration_error([(1.0, 1.0)]) == 0.0 and ev.calibration_error([]) == 0.0
