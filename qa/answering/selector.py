@@ -1,9 +1,10 @@
-"""The answer selector: the probability that each candidate answer is right, from all its evidence.
+"""The answer selector: the probability that each candidate answer is right, from its evidence.
 
-Gradient-boosted trees over `qa.answering.evidence.FEATURES`, trained by `scripts/train_selector.py` on the bundled
-reader's candidates, end to end, and stored as JSON beside its model card (`models/selector/`): each tree
-a list of nodes, read here with numpy alone. It ranks the candidates across passages and decides abstention
-with one calibrated number.
+A model over `qa.answering.evidence.FEATURES`, fitted by `scripts/train_selector.py` on the bundled reader's
+candidates, end to end, and stored as JSON beside its model card (`models/selector/`), read here with numpy
+alone: gradient-boosted trees (each a list of nodes), or a logistic model (a weight per feature; with one weight,
+on `confidence_logit`, it is the reader's own confidence recalibrated). It ranks the candidates across passages and
+decides abstention with one calibrated number.
 """
 
 from __future__ import annotations
@@ -67,6 +68,25 @@ class Trees:
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
+@dataclass(frozen=True)
+class Logistic:
+    """sigmoid(bias + weights · features)."""
+
+    bias: float
+    weights: np.ndarray
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """The probability of the positive class for each row of `x`."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.bias + x @ self.weights, -50, 50)))
+
+
+def scorer_from_json(model: dict) -> Trees | Logistic:
+    """The model a selector file holds: its trees, or its logistic weights."""
+    if model.get("model") == "logistic":
+        return Logistic(float(model["bias"]), np.asarray(model["weights"], dtype=np.float64))
+    return trees_from_json(model)
+
+
 def trees_from_json(model: dict) -> Trees:
     """The trees of a selector file, padded to one node count so that all are walked at once."""
     trees = model["trees"]
@@ -81,19 +101,19 @@ def trees_from_json(model: dict) -> Trees:
 
 
 class Selector:
-    """Scores candidates with the trained trees; the file is read on `warm_up`."""
+    """Scores candidates with the fitted model; the file is read on `warm_up`."""
 
     def __init__(self, path: str | Path, reader: str) -> None:
         self.path = Path(path).expanduser()
         self.reader = reader
         self.threshold = 0.5
-        self._trees: Trees | None = None
+        self._model: Trees | Logistic | None = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Read and check the model file once; SelectorError says what is wrong and how to rebuild it."""
         with self._lock:
-            if self._trees is not None:
+            if self._model is not None:
                 return
             model = load_model(self.path)
             expected = model["reader"]["sha256"]
@@ -102,12 +122,12 @@ class Selector:
                                     f"(weights {expected[:12]}…), not {self.reader}: {REBUILD}, or set "
                                     "QA_SELECTOR_MODEL= (empty) to rank by the reader's own confidence")
             self.threshold = float(model["threshold"])
-            self._trees = trees_from_json(model)
+            self._model = scorer_from_json(model)
 
     def probabilities(self, question: str, candidates: list[Candidate], passages_read: int) -> np.ndarray:
         """The probability that each candidate is the right answer, in their order."""
         self.warm_up()
-        return self._trees.probabilities(features(question, candidates, passages_read))
+        return self._model.probabilities(features(question, candidates, passages_read))
 
 
 def load_model(path: Path) -> dict:
@@ -125,19 +145,33 @@ def load_model(path: Path) -> dict:
         raise SelectorError(f"the answer selector at {path} was trained on features of version "
                             f"{model.get('feature_version')}, and this qa computes version {FEATURE_VERSION}: {REBUILD}")
     try:
-        trees = model["trees"]
-        numbers = [float(model["baseline"]), float(model["threshold"]), float(model["depth"])]
-        for tree in trees:
-            sizes = {len(tree[k]) for k in ("feature", "threshold", "left", "right", "value")}
-            numbers += [float(v) for k in ("threshold", "value") for v in tree[k]]
-            nodes = [int(v) for k in ("left", "right") for v in tree[k]]
-            if len(sizes) != 1 or not all(-1 <= n < len(tree["left"]) for n in nodes) \
-                    or not all(0 <= int(f) < len(FEATURES) for f in tree["feature"]):
-                raise ValueError("a tree's nodes do not fit together")
+        numbers = [float(model["threshold"])]
+        if model.get("model") == "logistic":
+            numbers += [float(model["bias"]), *map(float, model["weights"])]
+            if len(model["weights"]) != len(FEATURES):
+                raise ValueError(f"{len(model['weights'])} weights for {len(FEATURES)} features")
+        else:
+            numbers += _tree_numbers(model)
         fingerprint = model["reader"]["sha256"]
     except (KeyError, TypeError, ValueError) as exc:
         raise SelectorError(f"the answer selector at {path} is incomplete or of the wrong shape ({exc}): "
                             f"{REBUILD}") from exc
-    if not trees or not all(map(math.isfinite, numbers)) or not isinstance(fingerprint, str):
+    if not all(map(math.isfinite, numbers)) or not isinstance(fingerprint, str):
         raise SelectorError(f"the answer selector at {path} has parameters of the wrong shape or value: {REBUILD}")
     return model
+
+
+def _tree_numbers(model: dict) -> list[float]:
+    """The numbers of a trees model, once its trees are checked to fit together."""
+    trees = model["trees"]
+    if not trees:
+        raise ValueError("no trees")
+    numbers = [float(model["baseline"]), float(model["depth"])]
+    for tree in trees:
+        sizes = {len(tree[k]) for k in ("feature", "threshold", "left", "right", "value")}
+        numbers += [float(v) for k in ("threshold", "value") for v in tree[k]]
+        nodes = [int(v) for k in ("left", "right") for v in tree[k]]
+        if len(sizes) != 1 or not all(-1 <= n < len(tree["left"]) for n in nodes) \
+                or not all(0 <= int(f) < len(FEATURES) for f in tree["feature"]):
+            raise ValueError("a tree's nodes do not fit together")
+    return numbers

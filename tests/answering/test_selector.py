@@ -153,3 +153,30 @@ def test_trees_are_walked_as_written() -> None:
 
     expected = 1 / (1 + np.exp(-np.array([0.1 - 1 + 0.5, 0.1 + 1 + 0.0, 0.1 - 1 + 0.5])))
     assert trees.probabilities(np.array(x)) == pytest.approx(expected)
+
+
+def test_a_logistic_selector_on_the_reader_confidence_keeps_its_ranking(tmp_path: Path, selector_copy: Path,
+                                                                        trained_reader_model: str) -> None:
+    path = selector_copy / SELECTOR_FILE
+    model = json.loads(path.read_text())
+    weights = [0.0] * len(FEATURES)
+    weights[FEATURES.index("confidence_logit")] = 0.8
+    for key in ("trees", "baseline", "depth"):
+        del model[key]
+    path.write_text(json.dumps(model | {"model": "logistic", "bias": -0.3, "weights": weights, "threshold": 0.2}))
+    a = Assistant(corpus_of(tmp_path, "lease.txt", "museum.txt"), tmp_path / "index",
+                  reader_model=trained_reader_model, selector_model=str(selector_copy))
+    plain = Assistant(a.settings.corpus, tmp_path / "index", reader_model=trained_reader_model, selector_model="",
+                      answer_threshold=0.0)
+    question = "Who signed the lease for the Tenant?"
+    answer, reader_only = a.ask(question), plain.ask(question)
+    assert a.threshold == 0.2
+    # Recalibrated, not reordered: the same candidates in the same order, each at sigmoid(0.8 logit(c) - 0.3).
+    assert [x.text for x in (answer, *answer.alternatives)] == [x.text for x in (reader_only, *reader_only.alternatives)]
+    for mine, theirs in zip((answer, *answer.alternatives), (reader_only, *reader_only.alternatives)):
+        c = min(max(theirs.score, 1e-6), 1 - 1e-6)
+        assert mine.score == pytest.approx(1 / (1 + np.exp(0.3 - 0.8 * np.log(c / (1 - c)))), abs=1e-4)
+    model["weights"] = weights[:-1]
+    path.write_text(json.dumps(model | {"model": "logistic", "bias": 0.0}))
+    with pytest.raises(SelectorError, match=r"wrong shape.*weights for"):
+        Selector(path, trained_reader_model).warm_up()
