@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.eval.splits import report_half
+from qa.eval.splits import (READER_THRESHOLD, READER_TRAINED, SQUAD_DEV_ARTICLES, report_half,
+                            squad_part)
 from qa.answering.reader import featurize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,9 +73,11 @@ def france(title="France"):
 
 
 def titles(train_half: int, report: int) -> list[str]:
-    """Article titles that qa.eval.splits.report_half puts in the train half, then the report half."""
-    names = [f"Article {i}" for i in range(200)]
-    return ([n for n in names if not report_half(n)][:train_half] + [n for n in names if report_half(n)][:report])
+    """Titles of SQuAD v2.0 dev articles in its train half (`report_half` false), then of articles reported on
+    (`qa.eval.splits`: the clean ones)."""
+    used = sorted(READER_TRAINED | READER_THRESHOLD)
+    clean = sorted(t for t in SQUAD_DEV_ARTICLES if squad_part(t) == "clean" and report_half(t))
+    return used[:train_half] + clean[:report]
 
 
 @pytest.fixture(scope="module")
