@@ -29,6 +29,7 @@ The index is a derived copy: the store keeps every vector in SQLite and can rebu
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -239,10 +240,15 @@ class VectorIndex:
 
     # ---- files -----------------------------------------------------------------------------
 
-    def save(self, path: Path) -> None:
-        """Write the index atomically."""
+    def save(self, path: Path, before_replace: Callable[[str], None] | None = None) -> str:
+        """Write the index atomically; returns the file's checksum (`file_checksum`), which `before_replace` is
+        given before the file takes its place."""
         with atomic_path(path) as tmp:
             faiss.write_index(self._index, str(tmp))
+            checksum = file_checksum(tmp)
+            if before_replace:
+                before_replace(checksum)
+        return checksum
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> VectorIndex:
@@ -251,6 +257,12 @@ class VectorIndex:
         if index.d != dimension:
             raise RuntimeError(f"holds {index.d}-dimensional vectors, expected {dimension}")
         return cls(dimension, index)
+
+
+def file_checksum(path: Path) -> str:
+    """The SHA-256 of a file, in hex: what the manifest records of the FAISS file, to tell damage on open."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _ivf(dimension: int, nlist: int) -> faiss.IndexIVFFlat:
