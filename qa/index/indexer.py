@@ -81,7 +81,7 @@ def discard_index(settings: Settings) -> None:
     if settings.store == "local":
         delete_index(settings.index_dir)
     else:
-        from qa.index.milvus.schema import drop_index
+        from qa.index.milvus.integrity import drop_index
 
         drop_index(settings.store)
 
