@@ -110,9 +110,11 @@ class DerivedFiles:
 
     def _distrust(self, path: Path, manifest: dict, problem: str | None, count: int) -> str | None:
         """Why the FAISS file on disk is not to be used, but rebuilt from the vectors SQLite keeps; or None."""
-        if problem:  # an empty index has nothing to lose by reading the file as it is
+        if problem and not count:  # an empty index has nothing to lose by reading the file as it is
+            return None
+        if problem:
             return (f"{self.index_dir / MANIFEST_NAME} is {problem}, so which changes {FAISS_NAME} holds is unknown: "
-                    f"rebuilding it from the vectors stored in {DB_NAME} and writing the manifest again") if count else None
+                    f"rebuilding it from the vectors stored in {DB_NAME} and writing the manifest again")
         if CHECKSUM not in manifest:
             return (f"upgrading the index at {self.index_dir} in place: its {MANIFEST_NAME} records no checksum of "
                     f"{FAISS_NAME} (it was written before they were kept), so {FAISS_NAME} is rebuilt once from the "
