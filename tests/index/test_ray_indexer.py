@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.index.test_indexer import as_unprivileged
 
 from qa.ui.cli import parser
 from qa.config import PROJECT_ROOT as ROOT
@@ -105,15 +106,6 @@ def test_ray_skips_bad_files_within_the_configured_limits_as_the_local_indexer_d
     assert (got.added, got.chunks) == (want.added, want.chunks)
     assert sorted(store.documents()) == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
     store.close()
-
-
-def as_unprivileged(argv: list[str]) -> list[str]:
-    """The command without root's privilege of reading where permissions forbid it."""
-    if os.geteuid() != 0:
-        return argv
-    if not shutil.which("setpriv"):
-        pytest.skip("running as root without setpriv: file permissions cannot be enforced")
-    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *argv]
 
 
 def test_ray_finds_the_files_as_the_local_indexer_does(tmp_path: Path, embedder: Embedder) -> None:
