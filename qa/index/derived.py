@@ -37,7 +37,7 @@ DB_NAME, FAISS_NAME, MANIFEST_NAME = "index.sqlite", "vectors.faiss", "manifest.
 # opening replays it. Small indexes are rewritten on every change, large ones rarely.
 JOURNAL_MAX_SHARE = 0.1
 NOTHING_EMBEDDED = "nothing is embedded again"
-CHECKSUM = "faiss_sha256"  # the manifest's record of the FAISS file it goes with: damage is told on open
+CHECKSUM = "faiss_crc32"  # the manifest's record of the FAISS file it goes with: damage is told on open
 
 
 def read_manifest(index_dir: Path) -> tuple[dict, str | None]:

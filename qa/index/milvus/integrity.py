@@ -17,7 +17,6 @@ A Milvus server keeps its own files, and may have other writers: it is not check
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -28,6 +27,7 @@ from qa.atomic import atomic_write_bytes
 from qa.index.milvus import schema as ms
 from qa.errors import IndexError_
 from qa.index.schema import IndexDamagedError
+from qa.index.vectors import file_checksum
 
 log = logging.getLogger("qa.index.milvus.store")
 
@@ -44,7 +44,7 @@ def record_files(uri: str, chunks: int) -> None:
     files = {}
     for path in _listed(folder):
         name = path.relative_to(folder).as_posix()
-        files[name] = old.get(name) or _sha256(path)  # a file checked once keeps its first checksum
+        files[name] = old.get(name) or file_checksum(path)  # a file checked once keeps its first checksum
     atomic_write_bytes(folder / CHECKSUMS, json.dumps({"chunks": chunks, "files": files}, indent=0).encode())
 
 
@@ -120,7 +120,7 @@ def changed_files(uri: str) -> tuple[list[str], int | None]:
     if files is None:
         return [], None  # not recorded by this version yet: nothing to check against
     return [name for name, digest in files.items()
-            if (Path(uri) / name).is_file() and _sha256(Path(uri) / name) != digest], chunks
+            if (Path(uri) / name).is_file() and file_checksum(Path(uri) / name) != digest], chunks
 
 
 def _record(folder: Path) -> tuple[dict | None, int | None]:
@@ -140,9 +140,6 @@ def disagreeing(heads: list[dict], chunk_sources: list[str]) -> tuple[list[str],
     return bad, sum(listed.get(s) or stored[s] for s in bad)
 
 
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def drop_index(uri: str) -> None:
