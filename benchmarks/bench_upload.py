@@ -10,6 +10,7 @@ took, and the same questions' times with no upload (the baseline), then one JSON
 fresh process, so that both see the same machine:
 
     .venv/bin/python benchmarks/bench_upload.py --before ../old-main --rounds 2
+    .venv/bin/python benchmarks/bench_upload.py --model-copy    # what the embedder's second copy costs
 
 Nothing about time is asserted.
 """
@@ -89,16 +90,41 @@ def upload_mb(text: list[str]) -> float:
     return len("\n\n".join(text).encode("utf-8")) / 2**20
 
 
+def model_copy() -> None:
+    """What a second copy of the packaged embedder costs to load (the embedder loads one when the first is busy)."""
+    sys.path.insert(0, str(ROOT))
+    from qa.models.embedder import Embedder, resolve_embedder
+    from qa.models.mean_pooling import MeanPoolingModel
+
+    first = Embedder()
+    first.embed(["warm"])  # the first copy loaded and used, and the model graph cached
+    rss = lambda: int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20  # noqa: E731
+    copies, seconds, mib = [], [], []
+    for _ in range(3):  # each kept, as the embedder keeps its second
+        before, t = rss(), time.perf_counter()
+        copies.append(MeanPoolingModel(resolve_embedder("all-MiniLM-L6-v2")))
+        copies[-1].encode(["warm"])
+        seconds.append(time.perf_counter() - t)
+        mib.append(rss() - before)
+    s, m = sorted(seconds)[1], sorted(mib)[1]
+    print(f"a second copy of the embedder, median of 3: {s:.2f} s to load and first use, {m:.0f} MiB "
+          f"(load {os.getloadavg()[0]:.1f})")
+    print(json.dumps({"second_copy_s": round(s, 3), "second_copy_mib": round(m), "loadavg": os.getloadavg()[0]}))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--chunks", type=int, default=2000, help="about how many chunks the upload makes")
     p.add_argument("--users", type=int, default=1, help="threads asking questions during the upload")
     p.add_argument("--before", help="a checkout of other code to run too, alternating with this one")
     p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--model-copy", action="store_true", help="only time loading a second copy of the embedder")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return child(args)
+    if args.model_copy:
+        return model_copy()
     runs = []
     codes = [("before", args.before), ("after", str(ROOT))] if args.before else [("this", str(ROOT))]
     for r in range(args.rounds):

@@ -37,8 +37,8 @@ class Embedder:
 
     Each call encodes on a copy of the model that no other thread is using: a fast tokenizer cannot serve two
     threads at once (see qa.answering.reader.Reader), and a question must not wait behind an indexing run,
-    which embeds batch after batch for minutes. So while one copy is busy a second is loaded (once, about
-    0.3 s and 90 MB for the packaged MiniLM) and used: a question's query never waits for an indexing batch.
+    which embeds batch after batch for minutes. So while one copy is busy a second is loaded (once: under a
+    second and about 90 MiB for the packaged MiniLM) and used: a question's query never waits for an indexing batch.
     """
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", device: str = "cpu", batch_size: int = 32) -> None:
