@@ -142,6 +142,11 @@ class Settings:
     def replace(self, **changes: object) -> Settings:
         """A copy with some fields changed and every field checked; paths become absolute."""
         s = dataclasses.replace(self, **changes)
+        for name in ("corpus", "index_dir", "uploads_dir"):
+            value = getattr(s, name)
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise SettingsError(f"{name} must be a folder's path (a str or Path), not {type(value).__name__} "
+                                    f"{value!r}")
         object.__setattr__(s, "corpus", Path(s.corpus or default_corpus()).expanduser().resolve())
         object.__setattr__(s, "index_dir", Path(s.index_dir or default_index_dir(s.corpus)).expanduser().resolve())
         object.__setattr__(s, "uploads_dir", Path(s.uploads_dir or s.index_dir / "uploads").expanduser().resolve())

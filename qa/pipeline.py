@@ -11,7 +11,7 @@ from qa.ingest.bounded import ParseLimits, parse_bounded
 from qa.config import Settings
 from qa.ingest.documents import TITLE_MAX_CHARS, Skipped, document_title
 from qa.models.embedder import Embedder
-from qa.errors import CorpusError, QuestionError
+from qa.errors import CorpusError, QuestionError, SettingsError
 from qa.answering.evidence import Candidate, gather
 from qa.index.indexer import (IndexReport, Progress, changed_since_indexed, check_corpus, discard_index, open_store,
                         refresh)
@@ -101,7 +101,10 @@ class Assistant:
 
     def check_question(self, question: str) -> str:
         """The question stripped, or QuestionError when it cannot be asked."""
-        if not isinstance(question, str) or not question.strip():
+        if question is not None and not isinstance(question, str):
+            hint = ": decode it first (question.decode())" if isinstance(question, (bytes, bytearray)) else ""
+            raise QuestionError(f"the question must be text (a str), not {type(question).__name__}{hint}")
+        if question is None or not question.strip():
             raise QuestionError("the question is empty: type a question about the documents")
         question = clean_question(question)
         if not question:
@@ -119,11 +122,13 @@ class Assistant:
     def retrieve_many(self, questions: list[str], top_k: int | None = None) -> list[list[Hit]]:
         """`retrieve` for several questions at once, with their query embeddings batched."""
         questions = [self.check_question(q) for q in questions]
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise SettingsError(f"top_k must be a whole number of at least 1 (passages to return), not {top_k!r}")
         self._ensure_index()
         if self.store.chunk_count() == 0:
             raise CorpusError(f"no readable documents in {self.settings.corpus}: add .txt, .md, .html, "
                               ".pdf or .docx files there and ask again")
-        return self._retriever.run_batch(questions, top_k or self.settings.top_k)
+        return self._retriever.run_batch(questions, self.settings.top_k if top_k is None else top_k)
 
     def ask(self, question: str) -> Answer:
         """Answer from the documents with an exact, cited span, or abstain with `text == ""`."""
@@ -211,12 +216,23 @@ class Assistant:
 def clean_question(text: str) -> str:
     """The question as it is asked: control characters (NUL, escape...) dropped, white space folded, and bytes
     that were not UTF-8 (which Python hands over from a terminal or pipe as lone surrogates, and no tokenizer
-    takes) replaced by "?"."""
-    text = _CONTROL.sub(" ", text.encode("utf-8", "replace").decode("utf-8"))
+    takes) replaced by "?". Terminal escape sequences (a colour, "clear screen") go whole, and so do the
+    leftovers of those whose escape character was lost on the way ("[2J", "[0m")."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    text = _CONTROL.sub(" ", _LEFTOVER.sub(" ", _ESCAPE.sub(" ", text)))
     return " ".join(text.split())
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode's Cc: tabs and line breaks among them, folded as spaces
+# ECMA-48: CSI (ESC [ or 0x9B, parameters, a final byte), OSC and the other strings (ended by BEL or ESC \),
+# and two-character escapes.
+_ESCAPE = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|(?:\x1b[\]PX^_]|[\x90\x9d\x9e\x9f])[^\x07\x1b\x9c]*"
+                     r"(?:\x07|\x1b\\|\x9c)?|\x1b[ -/]*[0-~]")
+# What a CSI sequence leaves once its escape is gone: "[" parameters and a final letter. One with a number
+# ("[2J", "[1;31m"), or one following such a one ("[2J[H"); never text in brackets ("[1]", "[2D model]", "[HTML]").
+_CSI_TAIL = r"\[{}[A-HJKSTfmnsu](?![a-z])(?![^\[\]]*\])"
+_LEFTOVER = re.compile(_CSI_TAIL.format(r"[0-9]{1,3}(?:;[0-9]{1,3})*")
+                       + f"(?:{_CSI_TAIL.format(r'(?:[0-9]{1,3}(?:;[0-9]{1,3})*)?')})*")
 
 
 def _to_answer(candidate: Candidate, probability: float) -> Answer:

@@ -46,8 +46,11 @@ def is_squad(path: Path) -> bool:
 def load_jsonl(path: Path) -> list[Question]:
     """Read the contract's JSONL format: {"id", "question", "answers": [...], "source": name or null}."""
     questions = []
-    # utf-8-sig: editors on Windows begin a UTF-8 file with a byte-order mark.
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
+    try:  # utf-8-sig: editors on Windows begin a UTF-8 file with a byte-order mark.
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(not_utf8(path, exc)) from exc
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -59,6 +62,11 @@ def load_jsonl(path: Path) -> list[Question]:
         except (ValueError, TypeError) as exc:
             raise ValueError(f"{path}, line {n}: {exc}") from exc
     return questions
+
+
+def not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """What is wrong with a question set that is not UTF-8."""
+    return f"{path} is not UTF-8 text (byte {exc.start:,} is 0x{exc.object[exc.start]:02x}): save it as UTF-8"
 
 
 def _question(row: object, n: int) -> Question:
@@ -97,8 +105,16 @@ def load_squad(path: Path, split: str = "all") -> SquadSet:
     ("report": `splits.squad_part` "clean"), or the others ("train")."""
     try:
         return _load_squad(path, split)
+    except SquadShapeError as exc:
+        raise ValueError(f"{path}, {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(not_utf8(path, exc)) from exc
     except (ValueError, KeyError, TypeError, EOFError, gzip.BadGzipFile) as exc:
         raise ValueError(f"{path} is not a SQuAD file ({type(exc).__name__}: {exc})") from exc
+
+
+class SquadShapeError(ValueError):
+    """A SQuAD file's value of the wrong kind, said with its place ("article 3, paragraph 2, question q1: ...")."""
 
 
 def _load_squad(path: Path, split: str) -> SquadSet:
@@ -113,8 +129,15 @@ def squad_set(articles: list[dict], keep: Callable[[int, dict], bool]) -> SquadS
             continue
         for p, para in enumerate(article["paragraphs"]):
             name = paragraph_name(a, p)
+            where = f"article {a} ({article.get('title')!r}), paragraph {p}"
+            if not isinstance(para["context"], str):
+                raise SquadShapeError(f"{where}: the context must be text, not {para['context']!r}")
             out.paragraphs[name] = para["context"]
-            out.questions += [squad_question(qa, para["context"], name) for qa in para["qas"]]
+            for qa in para["qas"]:
+                try:
+                    out.questions.append(squad_question(qa, para["context"], name))
+                except SquadShapeError as exc:
+                    raise SquadShapeError(f"{where}, question {qa.get('id')!r}: {exc}") from None
     return out
 
 
@@ -129,7 +152,10 @@ def squad_question(qa: dict, context: str, source: str | None) -> Question:
     """One SQuAD question of a paragraph; a v2.0 impossible one has no answers and no source."""
     impossible = bool(qa.get("is_impossible"))
     answers = () if impossible else tuple(dict.fromkeys(x["text"] for x in qa["answers"]))
-    return Question(qa["id"], qa["question"], answers, None if impossible else source, context)
+    for what, value in (("the question", qa["question"]), *(("an answer's text", x) for x in answers)):
+        if not isinstance(value, str):
+            raise SquadShapeError(f"{what} must be text, not {value!r}")
+    return Question(str(qa["id"]), qa["question"], answers, None if impossible else source, context)
 
 
 def split_questions(questions: list[Question], split: str, path: Path) -> list[Question]:

@@ -11,7 +11,9 @@ A crash can stop a write between any two of its steps. Opening repairs what it l
 embedding anything: temporary files are removed; a FAISS file that is missing, damaged, or cannot be
 brought up to date is rebuilt from the vectors SQLite keeps; and a manifest behind the database, or a
 journal long enough that `save` would have rewritten the FAISS file, is written back, so that later
-opens have nothing to replay.
+opens have nothing to replay. Damage that leaves the FAISS file readable (bytes changed in its vectors)
+is told by its checksum, which the manifest records (`CHECKSUM`); an index written before that has its
+FAISS file rebuilt once, on open, to record it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from qa.atomic import atomic_write_bytes, remove_stale_temporaries
 from qa.killpoints import reached
-from qa.index.vectors import VectorIndex, choose_kind
+from qa.index.vectors import VectorIndex, choose_kind, file_checksum
 
 log = logging.getLogger("qa.index.store")
 
@@ -35,6 +37,7 @@ DB_NAME, FAISS_NAME, MANIFEST_NAME = "index.sqlite", "vectors.faiss", "manifest.
 # opening replays it. Small indexes are rewritten on every change, large ones rarely.
 JOURNAL_MAX_SHARE = 0.1
 NOTHING_EMBEDDED = "nothing is embedded again"
+CHECKSUM = "faiss_crc32"  # the manifest's record of the FAISS file it goes with: damage is told on open
 
 
 def read_manifest(index_dir: Path) -> tuple[dict, str | None]:
@@ -65,19 +68,16 @@ class DerivedFiles:
         count = self.chunk_count()
         manifest, problem = read_manifest(self.index_dir)
         vectors = None
-        if path.exists():
+        if path.exists() and (distrust := self._distrust(path, manifest, problem, count)):
+            log.warning("%s; %s", distrust, NOTHING_EMBEDDED)
+        elif path.exists():
             try:
                 vectors = VectorIndex.load(path, self.spec.dimension)
             except RuntimeError:  # FAISS's own message ends with an unrelated errno text: not shown
                 log.warning("%s is damaged (it cannot be read as a FAISS index): rebuilding it from the vectors "
                             "stored in %s; %s", path, DB_NAME, NOTHING_EMBEDDED)
             else:
-                if problem and count:
-                    log.warning("%s is %s, so which changes %s holds is unknown: rebuilding it from the vectors "
-                                "stored in %s and writing the manifest again; %s", self.index_dir / MANIFEST_NAME,
-                                problem, FAISS_NAME, DB_NAME, NOTHING_EMBEDDED)
-                    vectors = None
-                elif not (self._catch_up(vectors, manifest.get("generation", 0)) and len(vectors) == count):
+                if not (self._catch_up(vectors, manifest.get("generation", 0)) and len(vectors) == count):
                     log.warning("%s is older than %s and its journal cannot bring it up to date (an interrupted "
                                 "write): rebuilding it from the stored vectors; %s", path, DB_NAME, NOTHING_EMBEDDED)
                     vectors = None
@@ -107,6 +107,24 @@ class DerivedFiles:
                 self._prune_journal(manifest["generation"])
             except sqlite3.OperationalError as exc:  # read-only: replaying it does no harm
                 log.info("the journal in %s cannot be dropped (%s)", self.index_dir, exc)
+
+    def _distrust(self, path: Path, manifest: dict, problem: str | None, count: int) -> str | None:
+        """Why the FAISS file on disk is not to be used, but rebuilt from the vectors SQLite keeps; or None."""
+        if problem and not count:  # an empty index has nothing to lose by reading the file as it is
+            return None
+        if problem:
+            return (f"{self.index_dir / MANIFEST_NAME} is {problem}, so which changes {FAISS_NAME} holds is unknown: "
+                    f"rebuilding it from the vectors stored in {DB_NAME} and writing the manifest again")
+        if CHECKSUM not in manifest:
+            return (f"upgrading the index at {self.index_dir} in place: its {MANIFEST_NAME} records no checksum of "
+                    f"{FAISS_NAME} (it was written before they were kept), so {FAISS_NAME} is rebuilt once from the "
+                    f"vectors stored in {DB_NAME}, and its checksum recorded")
+        expected = self._db.execute("SELECT value FROM meta WHERE key=?", (CHECKSUM,)).fetchone()
+        # The database's is that of a file written after the manifest: a write that stopped before the manifest.
+        if file_checksum(path) not in (manifest[CHECKSUM], expected and expected[0]):
+            return (f"{path} does not match the checksum {MANIFEST_NAME} records for it: its data is damaged: "
+                    f"rebuilding it from the vectors stored in {DB_NAME}")
+        return None
 
     def _write_back(self, save: bool = False) -> None:
         """Write the derived files from memory (`save`: as `save` would), unless the folder is read-only."""
@@ -182,18 +200,21 @@ class DerivedFiles:
                 self._rebuild_vectors()
                 self._save_derived()
                 return
-            at = self.manifest().get("generation")
-            keep = not self._journal_too_long(at) and (self.index_dir / FAISS_NAME).exists()
-            self._save_derived(vectors_at=at if keep else None)
+            manifest = self.manifest()
+            at, checksum = manifest.get("generation"), manifest.get(CHECKSUM)
+            keep = checksum and not self._journal_too_long(at) and (self.index_dir / FAISS_NAME).exists()
+            self._save_derived(vectors_at=at if keep else None, checksum=checksum)
 
-    def _save_derived(self, vectors_at: int | None = None) -> None:
-        """Write the manifest, and the FAISS file unless `vectors_at` says which generation the one on disk holds."""
+    def _save_derived(self, vectors_at: int | None = None, checksum: str | None = None) -> None:
+        """Write the manifest, and the FAISS file unless `vectors_at` says which generation the one on disk holds
+        (and `checksum` what its checksum is)."""
         generation = self.generation()
         if vectors_at is None:
-            self.vectors.save(self.index_dir / FAISS_NAME)
+            checksum = self.vectors.save(self.index_dir / FAISS_NAME, before_replace=self._expect)
         docs = self.documents()
         manifest = {
             "spec": asdict(self.spec),
+            CHECKSUM: checksum,
             "generation": generation if vectors_at is None else vectors_at,
             "index_generation": generation,
             "index_type": self.vectors.kind,
@@ -205,6 +226,11 @@ class DerivedFiles:
         atomic_write_bytes(self.index_dir / MANIFEST_NAME, json.dumps(manifest, separators=(",", ":")).encode())
         if vectors_at is None:  # the FAISS file and the manifest now hold `generation`: its journal is spent
             self._prune_journal(generation)
+
+    def _expect(self, checksum: str) -> None:
+        """Record, before it replaces the one on disk, the checksum of a FAISS file that the manifest will name."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES(?, ?)", (CHECKSUM, checksum))
 
     def _prune_journal(self, generation: int) -> None:
         """Drop the journal through `generation`, which the FAISS file on disk holds."""

@@ -16,7 +16,7 @@ from qa.ingest.documents import (CLEANING_VERSION, UPLOADS_PREFIX, CorpusFile, S
                           find_files, signature)
 from qa.models.embedder import Embedder
 from qa.errors import CorpusError, IndexError_
-from qa.index.store import IndexMismatchError, IndexSpec, OtherCorpusError, Store, delete_index
+from qa.index.store import DocumentInfo, IndexMismatchError, IndexSpec, OtherCorpusError, Store, delete_index
 from qa.index.interface import IndexStore
 from qa.types import Chunk, Document, Signature
 
@@ -81,7 +81,7 @@ def discard_index(settings: Settings) -> None:
     if settings.store == "local":
         delete_index(settings.index_dir)
     else:
-        from qa.index.milvus.schema import drop_index
+        from qa.index.milvus.integrity import drop_index
 
         drop_index(settings.store)
 
@@ -132,24 +132,45 @@ def claim_corpus(store: IndexStore, settings: Settings, rebuild: bool) -> None:
         store.record_corpus(settings.corpus)
 
 
+@dataclass
+class CorpusScan:
+    """The corpus folder (with the uploads) against the index."""
+
+    todo: list[CorpusFile]  # new, or with another signature than when their content last matched: to look at
+    unchanged: int  # the same signature as when their content last matched: not read again
+    removed: list[str]  # indexed, and gone from a folder that could be listed
+    unlisted: list[Skipped]  # folders that could not be listed: their documents stay indexed
+
+
+def scan_corpus(settings: Settings, known: dict[str, DocumentInfo], stats: dict[str, Signature]) -> CorpusScan:
+    """What a refresh has to do: the one way both indexers (this one and `qa.index.ray_indexer`) find the files."""
+    unlisted: list[Skipped] = []
+    files = find_files(settings.corpus, unlisted, settings.uploads_dir)
+    present = {f.source for f in files}
+
+    def in_corpus(sources) -> bool:  # uploads aside
+        return any(not s.startswith(UPLOADS_PREFIX) for s in sources)
+
+    if in_corpus(known) and not in_corpus(present) and not unlisted:  # an unmounted or emptied folder must not empty the index
+        raise CorpusError(f"the corpus folder {settings.corpus} holds no documents, but its index holds {len(known)}: "
+                          "the index is left as it was. To empty it, run `qa index --rebuild`")
+    # A folder that cannot be listed now may be readable again later: its documents stay until then.
+    listed = {s for s in known if not any(s.startswith(folder.source) for folder in unlisted)}
+    todo = [f for f in files if f.source not in known or stats.get(f.source) != f.signature]
+    return CorpusScan(todo, len(files) - len(todo), sorted(listed - present), unlisted)
+
+
 def _refresh(store: IndexStore, embedder: Embedder, settings: Settings, rebuild: bool,
              progress: Progress | None, parsed: dict[str, Document]) -> IndexReport:
-    corpus = settings.corpus
     claim_corpus(store, settings, rebuild)
     known = store.documents()
-    stats = store.file_stats()
-    report = IndexReport()
+    scan = scan_corpus(settings, known, store.file_stats())
+    report = IndexReport(unchanged=scan.unchanged, removed=scan.removed)
     todo: list[CorpusFile] = []
     checked: list[CorpusFile] = []  # files now known to match the index, whose signatures to remember
-    present: set[str] = set()
-    unlisted: list[Skipped] = []
-    for file in find_files(corpus, unlisted, settings.uploads_dir):
-        present.add(file.source)
+    for file in scan.todo:
         if file.source not in known:
             todo.append(file)  # new: read once, below
-            continue
-        if stats.get(file.source) == file.signature:
-            report.unchanged += 1  # the same signature as when its content last matched: not read again
             continue
         try:
             digest = file_hash(file.path.read_bytes())
@@ -161,16 +182,7 @@ def _refresh(store: IndexStore, embedder: Embedder, settings: Settings, rebuild:
             checked.append(file)
         else:
             todo.append(file)
-    def in_corpus(sources) -> bool:  # uploads aside
-        return any(not s.startswith(UPLOADS_PREFIX) for s in sources)
-
-    if in_corpus(known) and not in_corpus(present) and not unlisted:  # an unmounted or emptied folder must not empty the index
-        raise CorpusError(f"the corpus folder {corpus} holds no documents, but its index holds {len(known)}: "
-                          "the index is left as it was. To empty it, run `qa index --rebuild`")
-    report.skipped += unlisted
-    # A folder that cannot be listed now may be readable again later: its documents stay until then.
-    listed = {s for s in known if not any(s.startswith(folder.source) for folder in unlisted)}
-    report.removed = sorted(listed - present)
+    report.skipped += scan.unlisted
     if report.removed:
         store.write([], removed=report.removed)
 

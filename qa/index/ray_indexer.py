@@ -9,9 +9,12 @@ gathers each document's chunks and writes whole documents to the store in batche
 `write` as the local indexer, so the store's commit order (chunks, then the document) and crash repair
 hold here too.
 
-On a cluster every worker must see the corpus folder at the same path (a shared file system), and the
+The files are found as the local indexer finds them (`qa.index.indexer.scan_corpus`): the chat's uploads are
+indexed and kept, and the documents of a sub-folder that cannot be listed stay indexed. On a cluster every
+worker must see the corpus folder and the uploads folder at the same paths (a shared file system), and the
 store should be a Milvus server: only the driver writes to it. Without an address a local Ray is
-started, kept small: `ray_workers` + 1 CPUs, a 256 MB object store and no dashboard.
+started, kept small: `ray_workers` + 1 CPUs, a 256 MB object store and no dashboard; it ends with this
+process, even one killed outright (`qa.index.ray_session`).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ import numpy as np
 from qa.ingest.bounded import ParseLimits, parse_bounded
 from qa.ingest.chunking import chunk_document
 from qa.config import Settings
-from qa.ingest.documents import Skipped, file_hash, find_files
+from qa.ingest.documents import Skipped, file_hash
 from qa.models.embedder import Embedder
-from qa.errors import CorpusError, QAError
-from qa.index.indexer import BATCH_CHUNKS, IndexReport, _settled, check_corpus, claim_corpus
+from qa.errors import QAError
+from qa.index.indexer import BATCH_CHUNKS, IndexReport, _settled, check_corpus, claim_corpus, scan_corpus
+from qa.index.ray_session import end_ray_with_this_process
 from qa.index.interface import IndexStore
 from qa.types import Chunk, Document
 
@@ -93,6 +97,7 @@ def start_ray(address: str | None, workers: int) -> None:
             # A CPU per embedding actor, which holds it, and one for the reading and chunking tasks.
             ray.init(num_cpus=workers + 1, object_store_memory=OBJECT_STORE_BYTES, include_dashboard=False,
                      log_to_driver=False, configure_logging=False)
+            end_ray_with_this_process()  # even when this process is killed outright
             return
         except Exception as exc:  # Ray waits a fixed 30 s for its raylet, which a busy machine can miss
             if attempt == 2 or "timed out during startup" not in str(exc):
@@ -106,19 +111,14 @@ def index_with_ray(store: IndexStore, settings: Settings, address: str | None = 
     """Bring the index in line with the corpus folder, the reading, chunking and embedding done on Ray."""
     import ray
 
-    corpus = settings.corpus
-    check_corpus(corpus)
+    check_corpus(settings.corpus)
     claim_corpus(store, settings, rebuild)
-    known, stats = store.documents(), store.file_stats()
-    files = find_files(corpus)
-    if known and not files:
-        raise CorpusError(f"the corpus folder {corpus} holds no documents, but its index holds {len(known)}: "
-                          "the index is left as it was. To empty it, run `qa index --rebuild`")
-    report = IndexReport(removed=sorted(set(known) - {f.source for f in files}))
+    known = store.documents()
+    scan = scan_corpus(settings, known, store.file_stats())  # the local indexer's: uploads, unlisted folders
+    report = IndexReport(removed=scan.removed, unchanged=scan.unchanged, skipped=list(scan.unlisted))
     if report.removed:
         store.write([], removed=report.removed)
-    todo = [f for f in files if stats.get(f.source) != f.signature or f.source not in known]
-    report.unchanged = len(files) - len(todo)
+    todo = scan.todo
     by_source = {f.source: f for f in todo}
     checked = []
     if todo:

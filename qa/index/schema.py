@@ -4,12 +4,17 @@ the corpus it records, and the errors about an index folder (other settings, ano
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.index.derived import DB_NAME, FAISS_NAME, MANIFEST_NAME
+import faiss
+
+from qa.index.derived import DB_NAME, FAISS_NAME, MANIFEST_NAME, read_manifest
 from qa.errors import IndexError_
+
+log = logging.getLogger("qa.index.store")
 
 SCHEMA_VERSION = 2  # part of the spec: an index of another version is rebuilt
 FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"  # BM25's terms; qa.index.fts_terms gives Milvus the same
@@ -94,6 +99,35 @@ def refuse_foreign_manifest(index_dir: Path) -> None:
     if not ours:
         raise IndexError_(f"{index_dir} holds a {MANIFEST_NAME} that is not a qa index's: "
                           "give an empty or new folder for the index")
+
+
+def check_lost_database(index_dir: Path) -> None:
+    """Before a missing or empty index database is made anew: refuse a folder that holds someone else's manifest,
+    and an empty database beside our manifest (damage to mend with `qa index --rebuild`). Where only the files
+    derived from a lost database remain, say that it is gone and what rebuilding the index costs, and remove them."""
+    db_path, manifest_path, faiss_path = index_dir / DB_NAME, index_dir / MANIFEST_NAME, index_dir / FAISS_NAME
+    refuse_foreign_manifest(index_dir)
+    empty = db_path.exists()
+    if empty and manifest_path.exists():
+        raise IndexDamagedError(
+            f"the index database {db_path} is empty (0 bytes) although {MANIFEST_NAME} says an index was built "
+            f"there: it was truncated, and the documents' text and vectors it held are lost. Rebuild the index "
+            f"with `qa index --rebuild` (every document is embedded again).")
+    if not manifest_path.exists() and not faiss_path.exists():
+        return  # a new index
+    manifest, _ = read_manifest(index_dir)
+    documents = manifest.get("documents") if isinstance(manifest.get("documents"), dict) else {}
+    try:
+        chunks = sum(d["chunks"] for d in documents.values()) if documents else faiss.read_index(str(faiss_path)).ntotal
+    except (RuntimeError, KeyError, TypeError):
+        chunks = None
+    held = f" of {len(documents):,} documents" if documents else ""
+    log.warning("the index database %s is %s, and with it the text and vectors%s it held: the index is rebuilt "
+                "from the corpus, every document embedded again%s", db_path,
+                f"empty (0 bytes) and {MANIFEST_NAME} is gone" if empty else "gone (deleted)", held,
+                f" ({chunks:,} chunks)" if chunks is not None else "")
+    for path in (faiss_path, manifest_path):
+        path.unlink(missing_ok=True)
 
 
 def delete_index(index_dir: Path) -> None:

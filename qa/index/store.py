@@ -25,7 +25,7 @@ import numpy as np
 from qa.index.derived import DB_NAME, FAISS_NAME, MANIFEST_NAME, DerivedFiles, read_manifest
 from qa.errors import IndexError_
 from qa.index.schema import (SCHEMA, SCHEMA_VERSION, DocumentInfo, IndexDamagedError, IndexMismatchError, IndexSpec,
-                             OtherCorpusError, damaged_message, delete_index, recorded_corpus, refuse_foreign_manifest)
+                             OtherCorpusError, check_lost_database, damaged_message, delete_index, recorded_corpus)
 from qa.killpoints import reached
 from qa.types import Chunk, Document, Signature
 from qa.index.vectors import VectorIndex
@@ -68,16 +68,10 @@ class Store(DerivedFiles):
         db_path = index_dir / DB_NAME
         if index_dir.exists() and not index_dir.is_dir():
             raise IndexError_(f"the index folder {index_dir} is a file: give a folder for the index")
-        if not db_path.exists():
-            if not create:
-                raise IndexError_(f"no index at {index_dir}: build one with `qa index`")
-            refuse_foreign_manifest(index_dir)
-        elif db_path.stat().st_size == 0 and (index_dir / MANIFEST_NAME).exists():
-            # SQLite takes an empty file for a new database, and would start the index afresh without a word.
-            raise IndexDamagedError(
-                f"the index database {db_path} is empty (0 bytes) although {MANIFEST_NAME} says an index was built "
-                f"there: it was truncated, and the documents' text and vectors it held are lost. Rebuild the index "
-                f"with `qa index --rebuild` (every document is embedded again).")
+        if not db_path.exists() and not create:
+            raise IndexError_(f"no index at {index_dir}: build one with `qa index`")
+        if not db_path.exists() or db_path.stat().st_size == 0:  # SQLite takes an empty file for a new database
+            check_lost_database(index_dir)
         try:
             index_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -6,6 +6,7 @@ Everything here reads the Answer's fields; nothing is recomputed, so each front 
 from __future__ import annotations
 
 import html
+import re
 from urllib.parse import quote
 
 from qa.types import Answer, Hit
@@ -116,7 +117,23 @@ def excerpt(text: str, start: int, end: int, room: int = EXCERPT_CHARS) -> str:
 def link(source: str, start: int | None, end: int | None, css: str = "qa-source") -> str:
     """A link to the document view, named by the source."""
     return (f'<a class="{css}" href="{html.escape(document_url(source, start, end))}" target="_blank" '
-            f'rel="noopener">{html.escape(source)}</a>')
+            f'rel="noopener">{html.escape(visible(source))}</a>')
+
+
+def visible(name: str) -> str:
+    """A name with the characters that reorder or hide the text around them (bidi controls such as U+202E,
+    zero-width ones, C1 controls) shown as their code points, "<U+202E>": a name reads as it is."""
+    return _HIDDEN.sub(lambda m: f"<U+{ord(m[0]):04X}>", name)
+
+
+def markdown_name(name: str) -> str:
+    """A file name that Markdown shows as it is (`visible`): no link, image, HTML, emphasis or formula."""
+    return _MARKDOWN.sub(r"\\\g<0>", visible(name))
+
+
+_HIDDEN = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+# Backslashed, as CommonMark lets any ASCII punctuation be; and the dot of "www.", which GFM links by itself.
+_MARKDOWN = re.compile(r"[\\`*_{}\[\]()<>!|~&$@:#]|(?<=[wW]{3})\.")
 
 
 def title_html(title: str | None) -> str:

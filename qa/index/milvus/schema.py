@@ -59,6 +59,9 @@ def connect(uri: str):
     # call before raising it: our messages say what matters.
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
     logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
+    server_log = logging.getLogger("grpc._server")  # Milvus Lite 3 serves in this process
+    if _unimplemented not in server_log.filters:
+        server_log.addFilter(_unimplemented)
     try:
         client = MilvusClient(uri=uri, timeout=CONNECT_TIMEOUT_S)
         if is_lite(uri):
@@ -78,6 +81,12 @@ def connect(uri: str):
                           "is running, or use --store local") from causes[0]
 
 
+def _unimplemented(record: logging.LogRecord) -> bool:
+    """Milvus Lite's server logs a traceback for each call it does not implement: pymilvus asks for a timestamp
+    (AllocTimestamp) before each paged read, and reads on without one. Not a failure: not shown."""
+    return not (record.exc_info and isinstance(record.exc_info[1], NotImplementedError))
+
+
 def _held_elsewhere(uri: str) -> bool:
     """Whether another process holds the Milvus Lite file's lock (Milvus Lite 3 logs that, and pymilvus
     raises only "Open local milvus failed")."""
@@ -95,9 +104,10 @@ def _held_elsewhere(uri: str) -> bool:
     return False
 
 
-def disconnect(client, uri: str) -> None:
+def disconnect(client, uri: str) -> bool:
     """Close the client; the last one of a Milvus Lite file in this process also stops Milvus Lite's server
-    thread, which holds the file's lock until then (else until the process ends)."""
+    thread, which holds the file's lock until then (else until the process ends). True when it did: the
+    file's data is at rest."""
     client.close()
     if is_lite(uri) and _lite_users.get(uri, 0) > 0:
         _lite_users[uri] -= 1
@@ -105,8 +115,10 @@ def disconnect(client, uri: str) -> None:
             try:
                 from milvus_lite.server_manager import server_manager_instance
             except ImportError:  # Milvus Lite 2.x runs in a child process, which closing stops
-                return
+                return False
             server_manager_instance.release_server(uri)
+            return True
+    return False
 
 
 _lite_users: dict[str, int] = {}  # open clients per Milvus Lite file in this process
@@ -148,12 +160,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def create_collections(client, dimension: int, bm25: bool) -> None:
-    """Create whichever of the four collections is missing, and load them all for search."""
+def create_collections(client, dimension: int, bm25: bool) -> list[str]:
+    """Create whichever of the four collections is missing, and load them all for search; returns those made."""
     have = set(client.list_collections())
-    for name in COLLECTIONS:
-        if name in have:
-            continue
+    made = [name for name in COLLECTIONS if name not in have]
+    for name in made:
         if name != CHUNKS:
             schema, index = _side_schema(client, name)
         else:
@@ -161,6 +172,7 @@ def create_collections(client, dimension: int, bm25: bool) -> None:
         client.create_collection(name, schema=schema, index_params=index, consistency_level="Strong")
     for name in COLLECTIONS:
         client.load_collection(name)  # a reopened Milvus Lite file has them released
+    return made
 
 
 def _chunks_schema(client, dimension: int, bm25: bool):
@@ -271,13 +283,3 @@ def drop_collections(client) -> None:
     for name in COLLECTIONS:
         if client.has_collection(name):
             client.drop_collection(name)
-
-
-def drop_index(uri: str) -> None:
-    """Drop the index's collections, so that the next open starts empty (`qa index --rebuild`)."""
-    client = connect(uri)
-    try:
-        with milvus_errors(uri, "drop the index"):
-            drop_collections(client)
-    finally:
-        disconnect(client, uri)

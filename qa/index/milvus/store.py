@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.index.milvus import integrity
 from qa.index.milvus import schema as ms
 from qa.errors import IndexError_
 from qa.index.fts_terms import fts_terms
@@ -42,16 +43,15 @@ class MilvusStore:
     """Open with `MilvusStore.open(uri, spec)`."""
 
     def __init__(self, uri: str, spec: IndexSpec, client, bm25: bool, index_type: str) -> None:
-        self.uri = uri
-        self.index_dir = uri  # what messages name as where the index lives
-        self.spec = spec
-        self.client = client
-        self.bm25 = bm25
+        self.uri = self.index_dir = uri  # index_dir: what messages name as where the index lives
+        self.spec, self.client, self.bm25 = spec, client, bm25
         self.index_type = index_type  # "auto" follows the corpus size, as locally
 
     @classmethod
     def open(cls, uri: str, spec: IndexSpec, index_type: str = "auto", need_bm25: bool = True) -> MilvusStore:
-        """Connect and open (creating) the collections; IndexMismatchError when built with another spec."""
+        """Connect and open (making) the collections; IndexMismatchError for another spec, IndexDamagedError for damage."""
+        if ms.is_lite(uri):
+            integrity.check_files(uri)
         client = ms.connect(uri)
         try:
             with ms.milvus_errors(uri, "open the index"):
@@ -59,11 +59,11 @@ class MilvusStore:
                 if need_bm25 and not bm25:
                     raise IndexError_(f"the Milvus server at {uri} has no BM25 (it needs Milvus 2.5 or later): use "
                                       "--retrieval dense (QA_RETRIEVAL=dense) with it, or a Milvus 2.5+ server")
-                ms.create_collections(client, spec.dimension, bm25)
+                made = ms.create_collections(client, spec.dimension, bm25)
                 store = cls(uri, spec, client, bm25, index_type)
                 store._check_spec()
                 if ms.is_lite(uri):  # one process holds the file: no write can be under way elsewhere
-                    store._repair()
+                    integrity.on_open(store, made)
         except BaseException:
             ms.disconnect(client, uri)
             raise
@@ -195,7 +195,7 @@ class MilvusStore:
 
     def search_dense(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """For each unit query vector, the (chunk key, inner product) of its `k` nearest chunks."""
-        kind = self._meta_kind()
+        kind = self._meta("dense_index") or "flat"
         with ms.milvus_errors(self.uri, "search"):
             found = self.client.search(ms.CHUNKS, data=np.asarray(queries, dtype=np.float32).tolist(),
                                        anns_field="vector", limit=k, output_fields=["id"],
@@ -266,7 +266,7 @@ class MilvusStore:
         with ms.milvus_errors(self.uri, "save the index"):
             self._repair()
             self.client.flush(ms.CHUNKS)
-            current = self._meta_kind()
+            current = self._meta("dense_index") or "flat"
             count = self.chunk_count()
             want = choose_kind(count, self.index_type, current)
             if want != current:
@@ -277,19 +277,23 @@ class MilvusStore:
                 self.client.create_index(ms.CHUNKS, index)
                 self.client.load_collection(ms.CHUNKS)
                 self._set_meta("dense_index", want)
+            if ms.is_lite(self.uri):
+                integrity.record_files(self.uri, count)
 
     def close(self) -> None:
-        """Close the connection (and free a Milvus Lite file for other processes)."""
-        ms.disconnect(self.client, self.uri)
-
-    def _meta_kind(self) -> str:
-        return self._meta("dense_index") or "flat"
+        """Close the connection (and free a Milvus Lite file for other processes, recording its files' checksums)."""
+        if self.client is not None:
+            chunks = self.chunk_count() if ms.is_lite(self.uri) else 0
+            if ms.disconnect(self.client, self.uri):
+                integrity.record_files(self.uri, chunks)
+            self.client = None
 
     def clear(self) -> None:
         """Remove every document (for a rebuild): the collections are made afresh, the spec kept."""
         with ms.milvus_errors(self.uri, "clear the index"):
             corpus = self._meta("corpus")
             ms.drop_collections(self.client)
+            integrity.forget_files(self.uri)
             ms.create_collections(self.client, self.spec.dimension, self.bm25)
             self._check_spec()
             if corpus:
