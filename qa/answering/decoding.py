@@ -57,7 +57,6 @@ def _sigmoid(x: np.ndarray | float) -> np.ndarray | float:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-
 def decode_spans(start_logits: np.ndarray, end_logits: np.ndarray, windows: Windows, passages: list[str],
                  max_answer_tokens: int, calibration: float, top_k: int) -> list[Span]:
     """The best distinct spans over all windows, best first; the same answer from two windows counts once.
