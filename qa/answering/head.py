@@ -1,10 +1,12 @@
 """The document's own head: the passage that opens a document, read among the candidates when a question asks
-for what a document says about itself, or when a question is asked of one document alone.
+for what a document says about itself.
 
 A contract names itself, its parties and its date in its first lines ("CO-BRANDING AGREEMENT ... made as of
 June 21, 1999 by and between ..."), a paper its title and authors, a policy its name. A question such as "What is
 the date of the contract?" shares few words with that passage, so retrieval seldom brings it; the passages it
-brings instead hold other dates. Reading the head as well costs one passage per document.
+brings instead hold other dates. Reading the head as well costs one passage per document. Other questions do
+not read it, even when asked of one document alone: its names and dates then outvote the clause that answers
+("a Delaware corporation" against the governing-law clause; README.md, "The document's own head").
 """
 
 from __future__ import annotations
@@ -65,12 +67,10 @@ def documents_in_play(hits: list[Hit], scope: list[str] | None = None) -> list[s
     return list(dict.fromkeys(h.chunk.source for h in hits))[:HEAD_DOCUMENTS]
 
 
-def opening_chunks(question: str, documents: list[str], store: IndexStore, settings: Settings,
-                   single_scope: bool = False) -> list[Chunk]:
+def opening_chunks(question: str, documents: list[str], store: IndexStore, settings: Settings) -> list[Chunk]:
     """The opening passages to read besides the retrieved ones: those of `documents` (the documents in play,
-    `documents_in_play`) when the question asks about the document itself, or always when the question is
-    asked of one document alone (`single_scope`)."""
-    if not (single_scope or asks_about_document(question)):
+    `documents_in_play`) when the question asks about the document itself; none otherwise."""
+    if not asks_about_document(question):
         return []
     return [c for c in (opening_chunk(store, d, settings) for d in documents) if c is not None]
 
@@ -93,8 +93,7 @@ def with_heads(hits: list[Hit], heads: list[Chunk]) -> list[Hit]:
 
 def add_heads(question: str, hits: list[Hit], store: IndexStore, settings: Settings,
               scope: list[str] | None = None) -> list[Hit]:
-    """The passages to read for a question: the retrieved `hits`, and the opening passages of the documents in
-    play where the question asks about the document itself or `scope` is one document."""
-    documents = documents_in_play(hits, scope)
-    single = scope is not None and len(scope) == 1
-    return with_heads(hits, opening_chunks(question, documents, store, settings, single))
+    """The passages to read for a question: the retrieved `hits`, and, when the question asks about the document
+    itself, the opening passages of the documents in play: the one document of a `scope` of one (the documents
+    a question is asked of, where a front end narrows it), else those of the best passages."""
+    return with_heads(hits, opening_chunks(question, documents_in_play(hits, scope), store, settings))
