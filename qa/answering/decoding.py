@@ -111,9 +111,9 @@ def decode_spans(start_logits: np.ndarray, end_logits: np.ndarray, windows: Wind
                 heapq.heappush(queue, (negative, w, *mended, logits))
             continue
         if (p, a, b) not in best:
-            best[(p, a, b)] = Span(text=passages[p][a:b], start=a, end=b, score=float(_sigmoid(-calibration * negative)),
-                                   no_answer_score=no_answer[p], passage=p, start_logit=logits[0],
-                                   end_logit=logits[1])
+            score = float(_sigmoid(-calibration * negative))
+            best[(p, a, b)] = Span(text=passages[p][a:b], start=a, end=b, score=score, no_answer_score=no_answer[p],
+                                   passage=p, start_logit=logits[0], end_logit=logits[1])
     return list(best.values())
 
 

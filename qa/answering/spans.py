@@ -35,6 +35,7 @@ _REFERENCE = re.compile(r"(?:sections?|articles?|clauses?|paragraphs?|schedules?
 _PARENTHESISED = re.compile(r"\((?:[a-zA-Z]|[ivxlc]{1,6}|[IVX]{1,5}|\d{1,2})\)")  # (a) (iv) (B) (2)
 _LINE_MARKER = re.compile(r"(?m)^[ \t]*((?:[a-zA-Z]|[ivxlc]{1,6}|[IVX]{1,5}|\d{1,3})[.)])(?=\s)")  # a. iv. 1)
 _SENTENCE_END = re.compile(r"[.;:!?]\s+$")
+_PREVIOUS_WORD = re.compile(r"(\w+)[\s\-]*$")
 _WORD = re.compile(r"[^\W\d_]+")
 
 _TRAILING = ".,;:!?…-‐‑‒–—"  # dropped from a span's end, but a full stop that belongs to its word stays
@@ -114,7 +115,7 @@ def markers(text: str) -> list[tuple[int, int, str]]:
             found[(i, glued.end() if glued else m.end())] = HEADING
     for m in _PARENTHESISED.finditer(text):
         inside = m.group()[1:-1]
-        previous = re.search(r"(\w+)[\s\-]*$", text[max(0, m.start() - 30):m.start()])
+        previous = _PREVIOUS_WORD.search(text, max(0, m.start() - 30), m.start())
         if inside.isdigit() and previous and (previous.group(1).lower() in _NUMBER_WORDS
                                               or previous.group(1).isdigit()):
             continue  # "twelve (12) months": the number again, in figures
@@ -157,9 +158,9 @@ class SpanText:
         """The span [a, b) trimmed of what a person would not underline, or None when nothing is left.
 
         Trimmed: a leading section number or list marker, a trailing section number, punctuation that opens
-        ("," ";") or closes (".", ",") it, unless a full stop belongs to its word; a span that stops before its last word's own full stop
-        takes it ("Inc." "U.S."). `starts` and `ends` (sorted) are where a span may begin and end; a trim moves
-        to the next of them. A span that is only markers and punctuation is None.
+        ("," ";") or closes (".", ",") it, unless a full stop belongs to its word; a span that stops just before
+        its last word's own full stop takes it ("Inc." "U.S."). `starts` and `ends` (sorted) are where a span may
+        begin and end; a trim moves to the next of them. A span that is only markers and punctuation is None.
         """
         text = self.text
         while a < b:

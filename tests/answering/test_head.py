@@ -76,7 +76,8 @@ def test_a_question_about_the_document_reads_its_head(assistant: Assistant) -> N
     assert retrieved and all(h.chunk.start > 0 for h in retrieved)  # retrieval brings the clauses full of dates
     answer = assistant.ask(question)
     assert answer.text == "June 21, 1999"
-    assert answer.source == "supply.txt" and assistant.document_text("supply.txt")[answer.start:answer.end] == answer.text
+    assert answer.source == "supply.txt"
+    assert assistant.document_text("supply.txt")[answer.start:answer.end] == answer.text
     head = next(h for h in answer.passages if h.chunk.start == 0)
     best = next(h for h in retrieved if h.chunk.source == "supply.txt")
     assert (head.score, head.dense_rank, head.bm25_rank) == (best.score, best.dense_rank, best.bm25_rank)

@@ -72,7 +72,8 @@ CONTRACT = ("10.7 Governing Law. This Agreement is governed by the laws of Kansa
 def test_markers_are_told_from_numbers_in_prose() -> None:
     found = {(a, CONTRACT[a:b]): kind for a, b, kind in markers(CONTRACT)}
     assert found[(0, "10.7")] == HEADING
-    assert found[(CONTRACT.index("2.2T"), "2.2Termination")] == HEADING and found[(CONTRACT.index("1. D"), "1.")] == HEADING
+    assert found[(CONTRACT.index("2.2T"), "2.2Termination")] == HEADING
+    assert found[(CONTRACT.index("1. D"), "1.")] == HEADING
     assert found[(CONTRACT.index("iv. the"), "iv.")] == HEADING
     assert found[(CONTRACT.index("6.01"), "6.01")] == REFERENCE
     assert found[(CONTRACT.index("(a)"), "(a)")] == ITEM and found[(CONTRACT.index("(iv)"), "(iv)")] == ITEM
@@ -87,17 +88,16 @@ def test_a_lone_capital_at_a_line_start_is_an_initial_unless_a_list_goes_on() ->
     assert [listed[a:b] for a, b, _ in markers(listed)] == ["B.", "C."]
 
 
-@pytest.mark.parametrize("span, at", [("10.7", 0), ("6.01", CONTRACT.index("6.01")), ("2.2", CONTRACT.index("2.2T")), ("Termination", CONTRACT.index("Termination")),
-                                      ("2.2Termination.", CONTRACT.index("2.2T")), ("(a)", CONTRACT.index("(a)")),
-                                      ("a", CONTRACT.index("(a)") + 1), ("(iv)", CONTRACT.index("(iv)")),
-                                      ("iv.", CONTRACT.index("iv. the")), ("1.", CONTRACT.index("1. D")),
-                                      (".", CONTRACT.index(". Either")), ("; and", CONTRACT.index("; and"))])
+@pytest.mark.parametrize("span, at", [
+    ("10.7", 0), ("6.01", CONTRACT.index("6.01")), ("2.2", CONTRACT.index("2.2T")),
+    ("Termination", CONTRACT.index("Termination")), ("2.2Termination.", CONTRACT.index("2.2T")),
+    ("(a)", CONTRACT.index("(a)")), ("a", CONTRACT.index("(a)") + 1), ("(iv)", CONTRACT.index("(iv)")),
+    ("iv.", CONTRACT.index("iv. the")), ("1.", CONTRACT.index("1. D")), (".", CONTRACT.index(". Either")),
+    (".\n1.", CONTRACT.index(".\n1. D")),
+])
 def test_a_span_of_markers_and_punctuation_alone_is_none(span: str, at: int) -> None:
     assert CONTRACT[at:at + len(span)] == span
-    span_text = SpanText(CONTRACT)
-    assert span_text.tidy(at, at + len(span), *every_edge(CONTRACT)) is None or span == "; and"
-    if span == "; and":  # a word is left: "and"
-        assert span_text.tidy(at, at + len(span), *every_edge(CONTRACT)) == (at + 2, at + 5)
+    assert SpanText(CONTRACT).tidy(at, at + len(span), *every_edge(CONTRACT)) is None
 
 
 @pytest.mark.parametrize("span, tidied", [
