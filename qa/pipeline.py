@@ -13,6 +13,7 @@ from qa.ingest.documents import TITLE_MAX_CHARS, Skipped, document_title
 from qa.models.embedder import Embedder
 from qa.errors import CorpusError, QuestionError, SettingsError
 from qa.answering.evidence import Candidate, gather
+from qa.answering.head import add_heads
 from qa.index.indexer import (IndexReport, Progress, changed_since_indexed, check_corpus, discard_index, open_store,
                         refresh)
 from qa.answering.reader import Reader
@@ -154,6 +155,7 @@ class Assistant:
         return answer
 
     def _read(self, question: str, hits: list[Hit]) -> Answer:
+        hits = add_heads(question, hits, self.store, self.settings)  # a question about the document reads its head
         if not hits:  # nothing to read, so no candidate that could be right
             return Answer(text="", score=0.0)
         # A span this sure is rarely beaten by one in a passage ranked lower, so those are not read. The rule

@@ -1,8 +1,7 @@
 """The extractive reader: question/passage windows, start/end logits, the best spans and a no-answer score.
 
-Featurisation (`featurize`, `answer_positions`) is shared by inference and `scripts/train_reader.py`.
-Scores follow Haystack 2's ExtractiveReader: a span's probability is the sigmoid of its summed
-start and end logits times a calibration factor, so spans from different passages are comparable.
+Featurisation (`featurize`, `answer_positions`) is shared by inference and `scripts/train_reader.py`;
+decoding the logits into spans is `qa.answering.decoding`'s.
 """
 
 from __future__ import annotations
@@ -10,12 +9,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from qa.errors import QuestionError
+from qa.answering.decoding import decode_spans
 from qa.models.reader import load_qa_model
 from qa.models.tokens import backend, count_tokens, encode_pairs, pad
 from qa.types import Span
@@ -50,32 +50,6 @@ def featurize(tokenizer, questions: list[str], passages: list[str], max_seq_len:
     return Windows(inputs=pad(encodings, backend(tokenizer)), passage=passage, offsets=offsets, words=words)
 
 
-def word_bounds(windows: Windows) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per window, which tokens may start and which may end an answer: those at the edges of a word.
-
-    A span cut inside a word ("VID-19" out of "COVID-19") is never an exact answer. Words are the
-    tokenizer's own (split at spaces and punctuation; each CJK character one word), and a word's edges
-    are looked up over all windows of its passage, since a window may begin inside a word.
-    """
-    keys, chars = [], []  # per window: a (passage, word) key per token (-1 outside the passage), char offsets
-    for p, offsets, words in zip(windows.passage, windows.offsets, windows.words):
-        keys.append(np.array([-1 if w is None else (p << 32) + w for w in words], dtype=np.int64))
-        chars.append(np.array([(0, 0) if o is None else o for o in offsets], dtype=np.int64).reshape(-1, 2))
-    flat_keys, flat_chars = np.concatenate(keys), np.concatenate(chars)
-    unique, inverse = np.unique(flat_keys, return_inverse=True)
-    first = np.full(len(unique), np.iinfo(np.int64).max)
-    last = np.full(len(unique), -1)
-    np.minimum.at(first, inverse, flat_chars[:, 0])
-    np.maximum.at(last, inverse, flat_chars[:, 1])
-    bounds, at = [], 0
-    for k, c in zip(keys, chars):
-        word = inverse[at:at + len(k)]
-        inside = k >= 0
-        bounds.append((inside & (c[:, 0] == first[word]), inside & (c[:, 1] == last[word])))
-        at += len(k)
-    return bounds
-
-
 def answer_positions(offsets: list[tuple[int, int] | None], start_char: int, end_char: int) -> tuple[int, int]:
     """Token positions of an answer within one window, or (0, 0), the no-answer position, if it is not all there."""
     tokens = [i for i, o in enumerate(offsets) if o is not None]
@@ -84,45 +58,6 @@ def answer_positions(offsets: list[tuple[int, int] | None], start_char: int, end
     start = next(i for i in tokens if offsets[i][1] > start_char)
     end = next(i for i in reversed(tokens) if offsets[i][0] < end_char)
     return (start, end) if start <= end else (0, 0)
-
-
-def _sigmoid(x: np.ndarray | float) -> np.ndarray | float:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def decode_spans(start_logits: np.ndarray, end_logits: np.ndarray, windows: Windows, passages: list[str],
-                 max_answer_tokens: int, calibration: float, top_k: int) -> list[Span]:
-    """The best distinct spans over all windows, best first; the same answer from two windows counts once."""
-    best: dict[tuple[int, int, int], Span] = {}
-    no_answer: dict[int, float] = {}
-    n_candidates = 20
-    for w, (offsets, (can_start, can_end)) in enumerate(zip(windows.offsets, word_bounds(windows))):
-        p = windows.passage[w]
-        null = float(_sigmoid(calibration * (start_logits[w, 0] + end_logits[w, 0])))
-        no_answer[p] = min(no_answer.get(p, 1.0), null)
-        if not can_start.any():
-            continue
-        s = np.where(can_start, start_logits[w, : len(offsets)], -np.inf)
-        e = np.where(can_end, end_logits[w, : len(offsets)], -np.inf)
-        starts = np.argsort(-s)[:n_candidates]
-        ends = np.argsort(-e)[:n_candidates]
-        for si in starts:
-            if not np.isfinite(s[si]):
-                break
-            for ei in ends:
-                if not np.isfinite(e[ei]) or ei < si or ei - si + 1 > max_answer_tokens:
-                    continue
-                a, b = offsets[si][0], offsets[ei][1]
-                text = passages[p][a:b]
-                if not any(ch.isalnum() for ch in text):  # "." or ", -" alone is never an answer
-                    continue
-                score = float(_sigmoid(calibration * (s[si] + e[ei])))
-                key = (p, a, b)
-                if key not in best or best[key].score < score:
-                    best[key] = Span(text=text, start=a, end=b, score=score, no_answer_score=0.0, passage=p,
-                                     start_logit=float(s[si]), end_logit=float(e[ei]))
-    spans = sorted(best.values(), key=lambda sp: -sp.score)[:top_k]
-    return [replace(sp, no_answer_score=no_answer[sp.passage]) for sp in spans]
 
 
 class Reader:
