@@ -75,10 +75,31 @@ def score(predictions: list[Prediction], reader_only: bool = False) -> dict:
         for key in ("recall@5", "mrr", "passages_per_question"):
             result[key] = retrieval[key]
     result["has_answer_f1"] = _pct([f1_score(p.text, p.question.answers) for p in answerable])
+    result["inside_gold"] = _pct([inside_gold(p.text, p.question.answers) for p in answerable])
     result["no_answer_accuracy"] = _pct([float(p.text == "") for p in unanswerable])
     result.update(selective(predictions))
     result["n"] = len(predictions)
+    if categories := sorted({p.question.category for p in predictions if p.question.category}):
+        result["by_category"] = {c: _brief([p for p in predictions if p.question.category == c]) for c in categories}
     return result
+
+
+def _brief(predictions: list[Prediction]) -> dict:
+    answerable = [p for p in predictions if p.question.answerable]
+    return {"n": len(predictions), "exact_match": _pct([exact_match(p.text, p.question.answers) for p in predictions]),
+            "f1": _pct([f1_score(p.text, p.question.answers) for p in predictions]),
+            "inside_gold": _pct([inside_gold(p.text, p.question.answers) for p in answerable])}
+
+
+def inside_gold(prediction: str, golds: tuple[str, ...] | list[str]) -> float:
+    """1.0 if the prediction's words, normalised, run inside one gold answer's: a part of a long gold clause (CUAD's
+    are whole clauses, which an exact match of a short answer never reaches)."""
+    words = normalize_answer(prediction).split()
+    for gold in golds if words else ():
+        g = normalize_answer(gold).split()
+        if any(g[i:i + len(words)] == words for i in range(len(g) - len(words) + 1)):
+            return 1.0
+    return 0.0
 
 
 def scored(predictions: list[Prediction]) -> list[tuple[float, float]]:

@@ -96,7 +96,9 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
         metrics["threshold"] = chosen  # in full: a rounded one may answer a question fewer or more
     metrics["seconds_per_question"] = round(seconds / max(1, metrics["n"]), 4)
     for key, value in metrics.items():
-        if value is not None:
+        if isinstance(value, dict):  # figures by category
+            print(f"{key:>20}:", *(f"{'':>22}{k}: {v}" for k, v in value.items()), sep="\n")
+        elif value is not None:
             print(f"{key:>20}: {value}")
     if args.json:
         print(json.dumps(metrics))

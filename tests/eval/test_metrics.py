@@ -198,3 +198,21 @@ def test_calibration_error_is_the_weighted_gap_between_score_and_share_right() -
     rows = [(0.9, 1.0), (0.9, 0.0)] * 5 + [(0.3, 1.0)] * 3 + [(0.3, 0.0)] * 7
     assert ev.calibration_error(rows) == pytest.approx(0.2)
     assert ev.calibration_error([(1.0, 1.0)]) == 0.0 and ev.calibration_error([]) == 0.0
+
+
+def test_inside_gold_counts_a_part_of_a_long_gold_clause() -> None:
+    clause = ("This Agreement shall be governed by the laws of the State of Kansas.",)
+    assert ev.inside_gold("the State of Kansas", clause) == 1.0  # "the" is dropped by normalisation
+    assert ev.inside_gold("Kansas law", clause) == 0.0 and ev.inside_gold("", clause) == 0.0
+    assert ev.inside_gold("Kan", clause) == 0.0  # words, not characters
+
+
+def test_figures_by_category_where_a_set_has_categories() -> None:
+    def said(category: str, text: str, answers: tuple[str, ...]) -> Prediction:
+        return Prediction(Question(text, "?", answers, None, category=category), text, None, [], 0.5, text)
+
+    figures = ev.score([said("Parties", "Acme", ("Acme",)), said("Parties", "Beta", ("Acme Ltd",)),
+                        said("Governing Law", "", ())], reader_only=True)
+    assert figures["by_category"] == {"Governing Law": {"n": 1, "exact_match": 100.0, "f1": 100.0, "inside_gold": None},
+                                      "Parties": {"n": 2, "exact_match": 50.0, "f1": 50.0, "inside_gold": 50.0}}
+    assert "by_category" not in ev.score([said("", "Acme", ("Acme",))], reader_only=True)
