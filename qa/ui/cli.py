@@ -247,6 +247,9 @@ def parser() -> argparse.ArgumentParser:
                     help="the part of the set to use, as qa.eval.splits declares it: report = never trained, tuned or "
                          "calibrated on (SQuAD dev: the 35 clean articles; a set with \"doc\" keys: by document), "
                          "train = the rest")
+    sp.add_argument("--per-document", action="store_true",
+                    help='ask each question of its own document alone (the "doc" key of a JSONL set), not of the '
+                         "whole folder")
     sp.add_argument("--workdir", help="SQuAD end to end: keep the paragraph corpus and its index here")
     sp.add_argument("--predictions", metavar="FILE",
                     help="also write one JSON line per question: its gold, the answer, the passages' files, scores")
