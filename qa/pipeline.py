@@ -154,14 +154,11 @@ class Assistant:
         patterns = scope_patterns(sources)  # a wrong pattern fails before the models load
         check_corpus(self.settings.corpus)  # a missing folder fails before the models load, in a second
         self._warm_up_readers()  # a missing reader or selector fails before any indexing work
-        hits = self.retrieve(question, sources=patterns)
-        answer = self.read(question, hits, patterns)
-        answer.scope = patterns
-        return answer
+        return self.read(question, self.retrieve(question, sources=patterns), patterns)
 
     def read(self, question: str, hits: list[Hit], sources: Scope = None) -> Answer:
         """Read the retrieved passages, best first, and rank their spans across documents by the probability
-        that each is right (the answer selector's).
+        that each is right (the answer selector's); the answer's `scope` is `sources`.
 
         An answer never cites a file that changed after it was indexed: the index is refreshed and the
         question asked again (within `sources`). (Other changes to the folder are seen on `index()`.)
@@ -172,6 +169,7 @@ class Assistant:
             log.info("a cited file changed since it was indexed: refreshing the index")
             self.index()
             answer = self._read(question, self.retrieve(question, sources=sources))
+        answer.scope = scope_patterns(sources)
         return answer
 
     def _read(self, question: str, hits: list[Hit]) -> Answer:
