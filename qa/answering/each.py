@@ -17,8 +17,10 @@ from qa.types import Answer, Hit
 
 log = logging.getLogger(__name__)
 
-# Documents retrieved and read together: their passages fill the reader's batches, and progress is told after each.
-GROUP_DOCUMENTS = 64
+# Documents searched together (every chunk of theirs ranked at once, `Retriever.run_each`), and documents read
+# together: their passages fill the reader's batches, and progress is told after each such group.
+SEARCH_DOCUMENTS = 256
+READ_DOCUMENTS = 16
 
 Progress = Callable[[int, int], None]  # (documents done, documents in all)
 
@@ -28,24 +30,35 @@ def answer_each(question: str, sources: list[str], retriever: Retriever, reader:
     """The answer to `question` in each of these documents, asked of it alone, in their order; each Answer's
     `scope` is its document. A document whose passages cannot be read gets an Answer with `error`."""
     answers: list[Answer] = []
-    for at in range(0, len(sources), GROUP_DOCUMENTS):
-        group = sources[at:at + GROUP_DOCUMENTS]
-        hits = retriever.run_each(question, group, settings.top_k)
+    if progress:
+        progress(0, len(sources))
+    for at in range(0, len(sources), SEARCH_DOCUMENTS):
+        searched = sources[at:at + SEARCH_DOCUMENTS]
+        hits = retriever.run_each(question, searched, settings.top_k)
+        for start in range(0, len(searched), READ_DOCUMENTS):
+            group = searched[start:start + READ_DOCUMENTS]
+            answers += _answer_or_fail(question, group, hits, reader, selector, threshold, settings)
+            if progress:
+                progress(len(answers), len(sources))
+    return answers
+
+
+def _answer_or_fail(question: str, group: list[str], hits: dict[str, list[Hit]], reader: Reader,
+                    selector: Selector | None, threshold: float, settings: Settings) -> list[Answer]:
+    try:
+        return _answer_group(question, group, hits, reader, selector, threshold, settings)
+    except (QuestionError, ModelError):  # the question's or the models' fault: no document would do better
+        raise
+    except Exception:  # one document's passages broke the batch: each is read alone, the others still answer
+        log.exception("reading %d documents together failed; reading them one at a time", len(group))
+    answers = []
+    for source in group:
         try:
-            answers += _answer_group(question, group, hits, reader, selector, threshold, settings)
-        except (QuestionError, ModelError):  # the question's or the models' fault: no document would do better
+            answers += _answer_group(question, [source], hits, reader, selector, threshold, settings)
+        except (QuestionError, ModelError):
             raise
-        except Exception:  # one document's passages broke the batch: each is read alone, the others still answer
-            log.exception("reading %d documents together failed; reading them one at a time", len(group))
-            for source in group:
-                try:
-                    answers += _answer_group(question, [source], hits, reader, selector, threshold, settings)
-                except (QuestionError, ModelError):
-                    raise
-                except Exception as exc:
-                    answers.append(failed(source, f"{source} could not be read: {exc}"))
-        if progress:
-            progress(len(answers), len(sources))
+        except Exception as exc:
+            answers.append(failed(source, f"{source} could not be read: {exc}"))
     return answers
 
 

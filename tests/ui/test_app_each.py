@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -127,3 +128,24 @@ def test_api_asks_each_document_and_the_reply_names_its_scope(served: Served) ->
     _, fields = served.client.predict(QUESTION, ["../secret.txt"], api_name="/respond")
     assert "climbs out of the corpus" in fields["error"] and fields["verdict"] == "error"
     assert served.client.predict(QUESTION, api_name="/respond")[1]["scope"] is None  # as before: no scope given
+
+
+def test_browser_shows_the_documents_done_of_all_while_a_long_folder_is_asked(tmp_path: Path,
+                                                                               reader_model: str) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(48):
+        (corpus / f"ship-{i:02d}.txt").write_text(f"The ship Gull {i} is captained by Ada Marsh. It sails from "
+                                                  f"Marlow on Tuesdays and returns on Fridays.", encoding="utf-8")
+    s = Served(Assistant(corpus=corpus, index_dir=tmp_path / "index", reader_model=reader_model))
+    try:
+        with _page(s.url) as page:
+            page.get_by_role("tab", name="Ask every document").click()
+            box = page.locator("#qa-each-question textarea")
+            box.fill("Who captains the ship?")
+            box.press("Enter")
+            page.get_by_text(re.compile(r"^\d+/48 documents")).first.wait_for(timeout=60_000)
+            page.locator("#qa-each-download").wait_for(state="visible", timeout=120_000)
+            assert "48 documents asked" in page.locator("#qa-each-status").inner_text()
+    finally:
+        s.close()

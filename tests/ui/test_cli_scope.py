@@ -5,27 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-from qa.ui.cli import main
+from tests.ui import test_cli
 
-
-@pytest.fixture(autouse=True)
-def keep_environment():
-    """main() sets a few library variables for quiet output; keep them from leaking into other tests."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
-def run(capsys: pytest.CaptureFixture, *argv: object) -> tuple[int, str, str]:
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+keep_environment = test_cli.keep_environment  # main() sets library variables: they are put back
+run = test_cli.run
 
 
 def question_set(tmp_path: Path, rows: list[dict]) -> Path:
