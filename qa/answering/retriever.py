@@ -124,6 +124,7 @@ def _parts(sources: list[str], owner: dict[int, str]) -> list[tuple[list[str], i
         n += count
     return [*parts, (part, n)] if part else parts
 
+
 def _by_source(ranking: list[tuple[int, float]], owner: dict[int, str], k: int) -> dict[str, list[tuple[int, float]]]:
     """A ranking split by document, each document's best `k` in order."""
     grouped: dict[str, list[tuple[int, float]]] = {}

@@ -9,7 +9,8 @@ questions are read at once, from the API and the chat together; the others wait 
 API (gradio_client): `/respond` takes a question (and, optionally, the documents to ask within: file names or
 glob patterns) and returns the reply as HTML and the answer as JSON, in the shape of `Answer.to_dict()` with
 `error` (qa.ui.render); `/ask_each` takes a question (and optionally the documents) and returns an object per
-document with its answer in that shape (qa.ui.table); `/add_documents` takes files to add and returns a message. `GET /document?source=NAME&start=S&end=E` is the document page (qa.ui.pages).
+document with its answer in that shape (qa.ui.table); `/add_documents` takes files to add and returns a message.
+`GET /document?source=NAME&start=S&end=E` is the document page (qa.ui.pages).
 """
 
 from __future__ import annotations

@@ -151,8 +151,8 @@ def _answer(assistant, question: str, as_json: bool, missing: ModelError | None 
         return 2
     answer = assistant.ask(question, sources)
     if as_json:
-        sources = [a.source for a in (answer, *answer.alternatives) if a.source]
-        titles = assistant.titles([*sources, *(h.chunk.source for h in answer.passages)])
+        cited = [a.source for a in (answer, *answer.alternatives) if a.source]
+        titles = assistant.titles([*cited, *(h.chunk.source for h in answer.passages)])
         print(json.dumps({**asked, **answer_json(answer, titles)}, ensure_ascii=False))
     else:
         print(answer_text(answer, bold=sys.stdout.isatty()))

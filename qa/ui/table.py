@@ -12,7 +12,7 @@ from pathlib import Path
 
 from qa.errors import QAError
 from qa.types import Answer
-from qa.ui.render import VERDICTS, answer_json, marked_sentence, shorten
+from qa.ui.render import answer_json, marked_sentence, shorten
 
 ABSTAINED = {"not_sure": "(not sure)", "not_in_documents": "(not in the document)"}
 
@@ -36,10 +36,8 @@ def ask_table(assistant, questions: list[str], sources=None,
     """Ask each question of every document of the scope; `progress(done, total)` counts documents asked, over all
     the questions."""
     answers: list[list[Answer]] = []
-    total: list[int] = []
     for q, question in enumerate(questions):
         def told(done: int, count: int, q: int = q) -> None:
-            total[:] = [count]
             if progress:
                 progress(q * count + done, len(questions) * count)
         answers.append(assistant.ask_each(question, sources, progress=told))
@@ -135,7 +133,3 @@ def _scored(answer: Answer, room: int) -> str:
 def _blank(value: int | None) -> str:
     return "" if value is None else str(value)
 
-
-def verdict_word(answer: Answer) -> str:
-    """What a row's answer is, in a word or two: "answer", the abstention's headline, or "error"."""
-    return "error" if answer.error else "answer" if answer.text else VERDICTS[answer.verdict][0]
