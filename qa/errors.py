@@ -32,3 +32,7 @@ class LimitError(QAError, ValueError):
     def text(cls, max_chars: int) -> "LimitError":
         """The error for a file whose text passes `max_chars`; said after "it", as a skipped file's reason."""
         return cls(f"holds over {max_chars:,} characters of text, the limit (QA_MAX_TEXT_CHARS)")
+
+
+class ScopeError(QAError, ValueError):
+    """A scope cannot be used: a pattern that matches no indexed document, or one that leaves the corpus."""

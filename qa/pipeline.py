@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from qa.ingest.bounded import ParseLimits, parse_bounded
@@ -14,14 +14,20 @@ from qa.models.embedder import Embedder
 from qa.errors import CorpusError, QuestionError, SettingsError
 from qa.answering.evidence import Candidate, gather
 from qa.answering.head import add_heads
-from qa.index.indexer import (IndexReport, Progress, changed_since_indexed, check_corpus, discard_index, open_store,
-                        refresh)
+from qa.answering.question import clean_question
+from qa.answering.answers import rank_answer, read_best_first
+from qa.answering.each import answer_each, failed
+from qa.index.indexer import (IndexReport, Progress, changed_files, changed_since_indexed, check_corpus,
+                              discard_index, open_store, refresh)
 from qa.answering.reader import Reader
 from qa.answering.retriever import Retriever
 from qa.answering.selector import SELECTOR_FILE, Selector
 from qa.index.store import DocumentInfo, IndexDamagedError, IndexMismatchError, OtherCorpusError
 from qa.index.interface import IndexStore
-from qa.types import Answer, Document, Hit, Span
+from qa.index.scope import match_sources, scope_patterns
+from qa.types import Answer, Document, Hit
+
+Scope = str | Iterable[str] | None  # file names or glob patterns relative to the corpus; None: all of it
 
 log = logging.getLogger(__name__)
 
@@ -116,71 +122,111 @@ class Assistant:
                                 f"ask in at most {self.settings.max_question_chars:,}")
         return question
 
-    def retrieve(self, question: str, top_k: int | None = None) -> list[Hit]:
-        """The passages the reader would read for this question."""
-        return self.retrieve_many([question], top_k)[0]
+    def retrieve(self, question: str, top_k: int | None = None, sources: Scope = None) -> list[Hit]:
+        """The passages the reader would read for this question; with `sources` (file names or glob patterns
+        relative to the corpus), from those documents only."""
+        return self.retrieve_many([question], top_k, sources)[0]
 
-    def retrieve_many(self, questions: list[str], top_k: int | None = None) -> list[list[Hit]]:
+    def retrieve_many(self, questions: list[str], top_k: int | None = None, sources: Scope = None) -> list[list[Hit]]:
         """`retrieve` for several questions at once, with their query embeddings batched."""
         questions = [self.check_question(q) for q in questions]
         if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
             raise SettingsError(f"top_k must be a whole number of at least 1 (passages to return), not {top_k!r}")
+        documents = self.scope_documents(sources)
+        self._check_indexed()
+        if documents is not None and len(documents) == self.store.summary()[0]:
+            documents = None  # the whole corpus: its own search is quicker than a scope's
+        return self._retriever.run_batch(questions, self.settings.top_k if top_k is None else top_k, documents)
+
+    def scope_documents(self, sources: Scope = None) -> list[str] | None:
+        """The indexed documents that `sources` (file names or glob patterns relative to the corpus) names, in
+        order; None without sources: the whole corpus. ScopeError for a pattern that matches no document or
+        leaves the corpus. The one place a scope becomes documents."""
+        patterns = scope_patterns(sources)  # checked before any indexing: a wrong pattern is said at once
+        if patterns is None:
+            return None
+        self._ensure_index()
+        return match_sources(patterns, self.store.documents())
+
+    def _check_indexed(self) -> None:
         self._ensure_index()
         if self.store.chunk_count() == 0:
             raise CorpusError(f"no readable documents in {self.settings.corpus}: add .txt, .md, .html, "
                               ".pdf or .docx files there and ask again")
-        return self._retriever.run_batch(questions, self.settings.top_k if top_k is None else top_k)
 
-    def ask(self, question: str) -> Answer:
-        """Answer from the documents with an exact, cited span, or abstain with `text == ""`."""
+    def ask(self, question: str, sources: Scope = None) -> Answer:
+        """Answer from the documents with an exact, cited span, or abstain with `text == ""`; with `sources` (file
+        names or glob patterns relative to the corpus), from those documents only."""
         question = self.check_question(question)
+        patterns = scope_patterns(sources)  # a wrong pattern fails before the models load
         check_corpus(self.settings.corpus)  # a missing folder fails before the models load, in a second
         self._warm_up_readers()  # a missing reader or selector fails before any indexing work
-        hits = self.retrieve(question)
-        return self.read(question, hits)
+        return self.read(question, self.retrieve(question, sources=patterns), patterns)
 
-    def read(self, question: str, hits: list[Hit]) -> Answer:
+    def read(self, question: str, hits: list[Hit], sources: Scope = None) -> Answer:
         """Read the retrieved passages, best first, and rank their spans across documents by the probability
-        that each is right (the answer selector's).
+        that each is right (the answer selector's); the answer's `scope` is `sources`.
 
         An answer never cites a file that changed after it was indexed: the index is refreshed and the
-        question asked again. (Other changes to the folder are seen on `index()`.)
+        question asked again (within `sources`). (Other changes to the folder are seen on `index()`.)
         """
-        answer = self._read(question, hits)
+        answer = self._read(question, hits, sources)
         cited = [a.source for a in (answer, *answer.alternatives) if a.source]
         if cited and changed_since_indexed(self.store, self.settings, cited):
             log.info("a cited file changed since it was indexed: refreshing the index")
             self.index()
-            answer = self._read(question, self.retrieve(question))
+            answer = self._read(question, self.retrieve(question, sources=sources), sources)
+        answer.scope = scope_patterns(sources)
         return answer
 
-    def _read(self, question: str, hits: list[Hit]) -> Answer:
-        hits = add_heads(question, hits, self.store, self.settings)  # a question about the document reads its head
-        if not hits:  # nothing to read, so no candidate that could be right
-            return Answer(text="", score=0.0)
-        # A span this sure is rarely beaten by one in a passage ranked lower, so those are not read. The rule
-        # leaves the threshold out, so that one reading serves every threshold (`qa eval --choose-threshold`).
-        stop = self.settings.stop_confidence
-        read: list[list[Span]] = []
-        for hit in hits:
-            read.append(self.reader.run(question, [hit.chunk.text], top_k=self.settings.spans_per_passage))
-            if stop < 1.0 and any(sp.confidence >= stop for sp in read[-1]):
-                break
-        candidates = gather(hits, read)
-        if self.selector is not None:
-            probabilities = self.selector.probabilities(question, candidates, len(read))
-        else:  # the reader's own confidence against no answer ranks and decides
-            probabilities = [c.span.confidence for c in candidates]
-        ranked = sorted(zip(probabilities, range(len(candidates))), key=lambda pc: (-pc[0], pc[1]))
-        answers = _distinct([_to_answer(candidates[i], float(p)) for p, i in ranked])
-        alternatives = answers[: self.settings.alternatives + 1]
-        if not alternatives or alternatives[0].score < self.threshold:  # the likeliest falls short
-            return Answer(text="", score=alternatives[0].score if alternatives else 0.0,
-                          alternatives=alternatives, passages=hits)
-        best = alternatives[0]
-        best.alternatives = alternatives[1:]
-        best.passages = hits
-        return best
+    def _read(self, question: str, hits: list[Hit], sources: Scope = None) -> Answer:
+        passages = self.passages(question, hits, self.scope_documents(sources))
+        s = self.settings
+        read = read_best_first(self.reader, question, [passages], s.spans_per_passage, s.stop_confidence)[0]
+        return rank_answer(question, passages, read, self.selector, self.threshold, s.alternatives)
+
+    def passages(self, question: str, hits: list[Hit], documents: list[str] | None = None) -> list[Hit]:
+        """The passages to read for a question asked of these indexed documents (None: all): the retrieved `hits`,
+        and the opening passage of a document where the question asks about the document itself (`head`)."""
+        return add_heads(question, hits, self.store, self.settings, documents)
+
+    def candidates(self, question: str, passages: list[Hit]) -> tuple[list[Candidate], int]:
+        """Every candidate span the reader finds in these passages, read as `ask` reads them (best first, until a
+        sure span), and how many it read: what the selector weighs (`scripts/train_selector.py` learns from it)."""
+        s = self.settings
+        read = read_best_first(self.reader, question, [passages], s.spans_per_passage, s.stop_confidence)[0]
+        return gather(passages, read), len(read)
+
+    def ask_each(self, question: str, sources: Scope = None,
+                 progress: Callable[[int, int], None] | None = None) -> list[Answer]:
+        """The question asked of each document of the scope alone (every indexed document without `sources`):
+        one Answer each, in document order, an abstention included, its `scope` the document. A document that
+        cannot be read gets an Answer with `error`; the others are answered. Retrieval and reading are batched
+        across documents; `progress(done, total)` is called as documents are done."""
+        question = self.check_question(question)
+        patterns = scope_patterns(sources)
+        check_corpus(self.settings.corpus)
+        self._warm_up_readers()
+        documents = self.scope_documents(patterns)
+        self._check_indexed()
+        documents = list(self.store.documents()) if documents is None else documents
+        answers = self._each(question, documents, progress)
+        # As `read`: no answer cites a file that changed after it was indexed. Those documents are asked again.
+        changed = changed_files(self.store, self.settings, [a.source for a in answers if a.source])
+        if not changed:
+            return answers
+        log.info("%d cited file(s) changed since they were indexed: refreshing the index", len(changed))
+        skipped = {s.source: f"it {s.reason}" for s in self.index().skipped}
+        kept = [d for d in changed if self.store.content_hash(d) is not None]
+        redo = dict(zip(kept, self._each(question, kept)))
+        for d in set(changed) - set(kept):
+            redo[d] = failed(d, f"{d} changed since it was indexed and can no longer be read: "
+                                f"{skipped.get(d, 'it was removed from the corpus')}")
+        return [redo.get(a.scope[0], a) for a in answers]
+
+    def _each(self, question: str, documents: list[str], progress=None) -> list[Answer]:
+        return answer_each(question, documents, self._retriever, self.reader, self.selector, self.threshold,
+                           self.settings, progress, lambda hits, source: self.passages(question, hits, [source]))
 
     @property
     def threshold(self) -> float:
@@ -215,47 +261,6 @@ class Assistant:
         return self.store.document_text(source)
 
 
-def clean_question(text: str) -> str:
-    """The question as it is asked: control characters (NUL, escape...) dropped, white space folded, and bytes
-    that were not UTF-8 (which Python hands over from a terminal or pipe as lone surrogates, and no tokenizer
-    takes) replaced by "?". Terminal escape sequences (a colour, "clear screen") go whole, and so do the
-    leftovers of those whose escape character was lost on the way ("[2J", "[0m")."""
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    text = _CONTROL.sub(" ", _LEFTOVER.sub(" ", _ESCAPE.sub(" ", text)))
-    return " ".join(text.split())
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode's Cc: tabs and line breaks among them, folded as spaces
-# ECMA-48: CSI (ESC [ or 0x9B, parameters, a final byte), OSC and the other strings (ended by BEL or ESC \),
-# and two-character escapes.
-_ESCAPE = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|(?:\x1b[\]PX^_]|[\x90\x9d\x9e\x9f])[^\x07\x1b\x9c]*"
-                     r"(?:\x07|\x1b\\|\x9c)?|\x1b[ -/]*[0-~]")
-# What a CSI sequence leaves once its escape is gone: "[" parameters and a final letter. One with a number
-# ("[2J", "[1;31m"), or one following such a one ("[2J[H"); never text in brackets ("[1]", "[2D model]", "[HTML]").
-_CSI_TAIL = r"\[{}[A-HJKSTfmnsu](?![a-z])(?![^\[\]]*\])"
-_LEFTOVER = re.compile(_CSI_TAIL.format(r"[0-9]{1,3}(?:;[0-9]{1,3})*")
-                       + f"(?:{_CSI_TAIL.format(r'(?:[0-9]{1,3}(?:;[0-9]{1,3})*)?')})*")
-
-
-def _to_answer(candidate: Candidate, probability: float) -> Answer:
-    span, chunk = candidate.span, candidate.hit.chunk
-    return Answer(text=span.text, score=probability, source=chunk.source, start=chunk.start + span.start,
-                  end=chunk.start + span.end, context=chunk.text, context_start=chunk.start)
-
-
-def _distinct(answers: list[Answer]) -> list[Answer]:
-    """Drop a candidate that overlaps a better one in the same file: the same answer found again in an
-    overlapping chunk, or another cut of it ("Laura Aron" or "Mrs" under "Mrs Laura Aron")."""
-    taken: dict[str | None, list[tuple[int, int]]] = {}
-    kept = []
-    for answer in answers:
-        ranges = taken.setdefault(answer.source, [])
-        if not any(answer.start < end and start < answer.end for start, end in ranges):
-            ranges.append((answer.start, answer.end))
-            kept.append(answer)
-    return kept
-
-
 _default: Assistant | None = None
 _default_lock = threading.Lock()
 
@@ -269,6 +274,7 @@ def default_assistant() -> Assistant:
         return _default
 
 
-def answer(question: str) -> Answer:
-    """Answer a question about the default corpus; builds or refreshes its index on first use."""
-    return default_assistant().ask(question)
+def answer(question: str, sources: Scope = None) -> Answer:
+    """Answer a question about the default corpus (within `sources`, file names or glob patterns, when given);
+    builds or refreshes its index on first use."""
+    return default_assistant().ask(question, sources)

@@ -89,6 +89,10 @@ class Answer:
     context_start: int | None = None  # offset of `context` in the document
     alternatives: list[Answer] = field(default_factory=list)
     passages: list[Hit] = field(default_factory=list)  # what the retriever returned
+    # The documents it was asked of: the file names or glob patterns given (`Assistant.ask_each`: its document);
+    # None for the whole corpus.
+    scope: list[str] | None = None
+    error: str | None = None  # why there is no answer, when it could not be made (`Assistant.ask_each`)
 
     @property
     def confidence(self) -> str:
@@ -125,6 +129,7 @@ class Answer:
                               "title": titles.get(a.source) if a.source else None, "start": a.start, "end": a.end}
                              for a in self.alternatives],
             "passages": [h.to_dict(titles.get(h.chunk.source)) for h in self.passages],
+            "scope": self.scope,
         }
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from qa.errors import QuestionError, SettingsError
-from qa.pipeline import Assistant, clean_question
+from qa.answering.question import clean_question
+from qa.pipeline import Assistant
 
 TINY = Path(__file__).parent / "data" / "tiny"
 

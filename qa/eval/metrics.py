@@ -190,11 +190,12 @@ def run_reader_only(reader, questions: list[Question], threshold: float | None =
     return predictions
 
 
-def run_pipeline(assistant, questions: list[Question], progress=None) -> list[Prediction]:
-    """Ask every question through the whole pipeline: retrieval, reading, abstention."""
+def run_pipeline(assistant, questions: list[Question], progress=None, per_document: bool = False) -> list[Prediction]:
+    """Ask every question through the whole pipeline: retrieval, reading, abstention; with `per_document`, each of
+    its own document (`Question.doc`) alone."""
     predictions = []
     for i, q in enumerate(questions):
-        answer = assistant.ask(q.question)
+        answer = assistant.ask(q.question, sources=[q.doc] if per_document else None)
         best = answer.text or (answer.alternatives[0].text if answer.alternatives else "")
         predictions.append(Prediction(q, answer.text, answer.source, [h.chunk.source for h in answer.passages],
                                       answer.score if best else None, best, answer))
@@ -203,15 +204,20 @@ def run_pipeline(assistant, questions: list[Question], progress=None) -> list[Pr
     return predictions
 
 
-def run_retrieval(assistant, questions: list[Question], batch: int = 64) -> list[Prediction]:
-    """Retrieve for every answerable question without reading: for measuring the retriever alone."""
+def run_retrieval(assistant, questions: list[Question], batch: int = 64, per_document: bool = False) -> list[Prediction]:
+    """Retrieve for every answerable question without reading: for measuring the retriever alone; with
+    `per_document`, each within its own document (`Question.doc`), the questions of a document batched."""
     answerable = [q for q in questions if q.answerable]
-    predictions = []
-    for i in range(0, len(answerable), batch):
-        group = answerable[i:i + batch]
-        hits = assistant.retrieve_many([q.question for q in group])
-        predictions += [Prediction(q, "", None, [h.chunk.source for h in row]) for q, row in zip(group, hits)]
-    return predictions
+    groups: dict[str | None, list[Question]] = {}
+    for q in answerable:
+        groups.setdefault(q.doc if per_document else None, []).append(q)
+    found: dict[int, list[str]] = {}
+    for doc, asked in groups.items():
+        for i in range(0, len(asked), batch):
+            group = asked[i:i + batch]
+            hits = assistant.retrieve_many([q.question for q in group], sources=None if doc is None else [doc])
+            found.update({id(q): [h.chunk.source for h in row] for q, row in zip(group, hits)})
+    return [Prediction(q, "", None, found[id(q)]) for q in answerable]
 
 
 def gold_rank(p: Prediction) -> int | None:

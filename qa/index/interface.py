@@ -57,11 +57,19 @@ class IndexStore(Protocol):
     def chunks(self, keys: list[int]) -> dict[int, Chunk]:
         """The chunks with these keys (`qa.index.store.chunk_key`)."""
 
-    def search_dense(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """For each unit query vector, the (chunk key, inner product) of its `k` nearest chunks."""
+    def chunk_sources(self, sources: list[str]) -> dict[int, str]:
+        """The key of every chunk of these documents, with its document's source."""
 
-    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
-        """The (chunk key, BM25 score, higher is better) of the `k` best keyword matches, best first."""
+    def search_dense(self, queries: np.ndarray, k: int,
+                     sources: list[str] | None = None) -> list[list[tuple[int, float]]]:
+        """For each unit query vector, the (chunk key, inner product) of its `k` nearest chunks.
+
+        With `sources`, the search runs inside the scope (not a filter after a search of everything): the `k`
+        nearest chunks of those documents, however far the rest of the index comes before them."""
+
+    def search_bm25(self, query: str, k: int, sources: list[str] | None = None) -> list[tuple[int, float]]:
+        """The (chunk key, BM25 score, higher is better) of the `k` best keyword matches, best first; with
+        `sources`, the best among the chunks of those documents, searched inside the scope."""
 
     def write(self, documents: list[tuple[Document, list[Chunk], np.ndarray]], removed: list[str] = ()) -> None:
         """Replace these documents' chunks and drop the removed ones."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.index.search import Searches
 from qa.index.derived import DB_NAME, FAISS_NAME, MANIFEST_NAME, DerivedFiles, read_manifest
 from qa.errors import IndexError_
 from qa.index.schema import (SCHEMA, SCHEMA_VERSION, DocumentInfo, IndexDamagedError, IndexMismatchError, IndexSpec,
@@ -34,11 +34,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DB_NAME", "FAISS_NAME", "MANIFEST_NAME", "SCHEMA_VERSION", "DocumentInfo", "IndexDamagedError",
            "IndexMismatchError", "IndexSpec", "OtherCorpusError", "Store", "chunk_key", "delete_index"]
-# Words too common to help BM25; leaving them out also keeps FTS5 from scanning huge posting lists.
-_STOPWORDS = frozenset("""a an and are as at be by did do does for from had has have he her his how i in
-is it its of on or she that the their them they this to was were what when where which who whom whose
-why will with you your""".split())
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 def chunk_key(chunk_id: str) -> int:
@@ -46,7 +41,7 @@ def chunk_key(chunk_id: str) -> int:
     return int(chunk_id[:15], 16)
 
 
-class Store(DerivedFiles):
+class Store(DerivedFiles, Searches):
     """Open with `Store.open(index_dir, spec)`; reads are thread-safe, writes go through `write`."""
 
     def __init__(self, index_dir: Path, spec: IndexSpec, db: sqlite3.Connection, vectors: VectorIndex,
@@ -212,37 +207,6 @@ class Store(DerivedFiles):
                 heads.update(self._db.execute(
                     f"SELECT source, substr(text, 1, ?) FROM documents WHERE source IN ({marks})", (chars, *part)))
         return heads
-
-    def chunks(self, keys: list[int]) -> dict[int, Chunk]:
-        """The chunks with these keys."""
-        if not keys:
-            return {}
-        marks = ",".join("?" * len(keys))
-        with self._lock:
-            rows = self._db.execute(
-                f'SELECT c.id, c.chunk_id, c.source, c.start, c."end", f.text FROM chunks c '
-                f"JOIN chunks_fts f ON f.rowid = c.id WHERE c.id IN ({marks})", keys).fetchall()
-        return {r[0]: Chunk(id=r[1], source=r[2], start=r[3], end=r[4], text=r[5]) for r in rows}
-
-    def search_dense(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """For each query vector, the (chunk key, cosine) of its `k` nearest chunks."""
-        with self._lock:
-            self._sync()
-            scores, ids = self.vectors.search(queries, k)
-        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
-                for row_ids, row_scores in zip(ids, scores)]
-
-    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
-        """The (chunk key, BM25 score) of the `k` best keyword matches, best first."""
-        terms = list(dict.fromkeys(t for t in _TOKEN.findall(query.lower()) if t not in _STOPWORDS))
-        if not terms:
-            return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
-                (match, k)).fetchall()
-        return [(r[0], -r[1]) for r in rows]  # FTS5 scores are negated BM25
 
     # ---- writing -------------------------------------------------------------------------
 

@@ -201,17 +201,29 @@ class VectorIndex:
         else:
             self._index.remove_ids(faiss.IDSelectorBatch(ids))
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and ids of the `k` nearest vectors for each query row; missing places have id -1."""
-        if not len(self):
-            n = len(queries)
+    def search(self, queries: np.ndarray, k: int, within: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and ids of the `k` nearest vectors for each query row; missing places have id -1.
+
+        With `within`, only among the vectors of those ids, searched exactly whatever the kind: a scope is
+        searched whole, never approximately (an IVF probe or a graph walk could miss a small scope)."""
+        n = len(queries)
+        if not len(self) or (within is not None and not len(within)):
             return np.zeros((n, 0), dtype=np.float32), np.zeros((n, 0), dtype=np.int64)
-        k = max(1, min(k, len(self)))
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         params = None
-        if self.kind == "hnsw" and (self._tombstones or k > HNSW_EF_SEARCH):
-            ef = max(int(_inner(self._index).hnsw.efSearch), k)
-            params = faiss.SearchParametersHNSW(sel=_LIVE if self._tombstones else None, efSearch=ef)
+        if within is not None:
+            within = np.asarray(within, dtype=np.int64)
+            k = max(1, min(k, len(within)))
+            if self.kind == "hnsw":
+                return self._score_within(queries, k, within)
+            selector = faiss.IDSelectorBatch(within)
+            params = (faiss.SearchParametersIVF(sel=selector, nprobe=self._index.nlist) if self.kind == "ivf"
+                      else faiss.SearchParameters(sel=selector))
+        else:
+            k = max(1, min(k, len(self)))
+            if self.kind == "hnsw" and (self._tombstones or k > HNSW_EF_SEARCH):
+                ef = max(int(_inner(self._index).hnsw.efSearch), k)
+                params = faiss.SearchParametersHNSW(sel=_LIVE if self._tombstones else None, efSearch=ef)
         if len(queries) >= SINGLE_THREAD_BELOW:
             return self._index.search(queries, k, params=params)
         threads = faiss.omp_get_max_threads()
@@ -220,6 +232,16 @@ class VectorIndex:
             return self._index.search(queries, k, params=params)
         finally:
             faiss.omp_set_num_threads(threads)
+
+    def _score_within(self, queries: np.ndarray, k: int, within: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`search` within these ids of an HNSW graph: their stored vectors scored one by one."""
+        storage = faiss.downcast_index(_inner(self._index).storage)
+        stored = faiss.rev_swig_ptr(storage.get_xb(), storage.ntotal * self.dimension).reshape(-1, self.dimension)
+        id_map = self._id_map()
+        rows = np.flatnonzero(np.isin(id_map, within))  # removed vectors have id -1: never within a scope
+        scores = queries @ stored[rows].T
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return np.take_along_axis(scores, order, axis=1), id_map[rows][order]
 
     def ids(self) -> np.ndarray:
         """Every live id in the index (for checks and tests)."""

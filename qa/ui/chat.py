@@ -6,9 +6,11 @@
 The models and the index are loaded once, at start, and shared by every user: at most CONCURRENCY
 questions are read at once, from the API and the chat together; the others wait their turn.
 
-API (gradio_client): `/respond` takes a question and returns the reply as HTML and the answer as JSON, in
-the shape of `Answer.to_dict()` with `error` (qa.ui.render); `/add_documents` takes files to add and
-returns a message. `GET /document?source=NAME&start=S&end=E` is the document page (qa.ui.pages).
+API (gradio_client): `/respond` takes a question (and, optionally, the documents to ask within: file names or
+glob patterns) and returns the reply as HTML and the answer as JSON, in the shape of `Answer.to_dict()` with
+`error` (qa.ui.render); `/ask_each` takes a question (and optionally the documents) and returns an object per
+document with its answer in that shape (qa.ui.table); `/add_documents` takes files to add and returns a message.
+`GET /document?source=NAME&start=S&end=E` is the document page (qa.ui.pages).
 """
 
 from __future__ import annotations
@@ -29,12 +31,16 @@ from qa.errors import ModelError, QAError  # noqa: E402
 from qa.types import Hit  # noqa: E402
 from qa.ui.pages import MONO_FONTS, SYSTEM_FONTS, document_page, documents_panel, example_questions  # noqa: E402
 from qa.ui.render import answer_html, answer_json, error_html, error_json, question_html  # noqa: E402
+from qa.ui.each_tab import build_each_tab, document_choices, picker  # noqa: E402
 from qa.ui.uploads import add_documents, size_text  # noqa: E402
 
 CONCURRENCY = max(1, min(4, os.cpu_count() or 1))  # questions read at once (one per core); more wait in the queue
 QUEUE_SIZE = 256
 
 CSS = """
+#qa-each-table a.qa-source { color: var(--link-text-color); text-decoration: underline; }
+#qa-each-table mark { background: #ffe066; color: inherit; padding: 0 .1em; border-radius: 2px; }
+.qa-each-error { color: #b3261e; } .qa-each-abstain { color: var(--body-text-color-subdued); }
 .qa-reply mark, .qa-doc mark { background: #ffe066; color: inherit; padding: 0 .1em; border-radius: 2px; }
 .qa-reply .qa-passage { border-left: 3px solid #ccc; margin: .4em 0; padding: .2em .8em; }
 .qa-reply .qa-meta { color: var(--body-text-color-subdued); }
@@ -67,13 +73,14 @@ LOCK_QUESTION_JS = "(q) => ({__type__: 'update', interactive: !(q || '').trim()}
 UNLOCK_QUESTION_JS = f"() => ({{__type__: 'update', interactive: true, placeholder: {QUESTION_PLACEHOLDER!r}}})"
 
 
-def reply(assistant, question: str) -> tuple[str, dict]:
-    """Answer a question: (the reply as HTML, the answer as JSON). Errors become replies, not exceptions."""
+def reply(assistant, question: str, sources: list[str] | None = None) -> tuple[str, dict]:
+    """Answer a question, within `sources` when given: (the reply as HTML, the answer as JSON). Errors become
+    replies, not exceptions."""
     hits: list[Hit] = []
     try:
         question = assistant.check_question(question)
-        hits = assistant.retrieve(question)
-        answer = assistant.read(question, hits)
+        hits = assistant.retrieve(question, sources=sources or None)
+        answer = assistant.read(question, hits, sources or None)
     except ModelError as exc:  # the reader cannot load: say so, and still show what was found
         titles = assistant.titles([h.chunk.source for h in hits])
         return error_html(str(exc), hits, model=True, titles=titles), error_json(str(exc), hits, titles)
@@ -123,12 +130,13 @@ def build_app(assistant) -> gr.Blocks:
     # (they wait here instead), so that a question shows in the chat, and the box is free, the moment it is sent.
     reading = threading.BoundedSemaphore(CONCURRENCY)
 
-    def ask(question: str) -> tuple[str, dict]:
-        """Answer a question from the documents: the reply as HTML, and the answer as JSON."""
+    def ask(question: str, sources: list[str] | None = None) -> tuple[str, dict]:
+        """Answer a question from the documents (within `sources`, file names or glob patterns, when given): the
+        reply as HTML, and the answer as JSON."""
         with reading:
-            return reply(assistant, question)
+            return reply(assistant, question, sources)
 
-    def chat_turn(question: str, history: list):
+    def chat_turn(question: str, history: list, sources: list[str] | None):
         """One exchange: the question, then its answer, appended to the history this event was given."""
         # The box is locked from the moment of sending (LOCK_QUESTION_JS) until the first yield clears it, and a
         # question sent while this runs waits in the box for it (trigger_mode="always_last"), so no other turn
@@ -139,7 +147,7 @@ def build_app(assistant) -> gr.Blocks:
         asked = [*history, {"role": "user", "content": question_html(question)}]
         yield gr.update(value="", interactive=True, placeholder=BUSY_PLACEHOLDER), asked
         with reading:
-            html_reply, _ = reply(assistant, question)
+            html_reply, _ = reply(assistant, question, sources)
         yield (gr.update(interactive=True, placeholder=QUESTION_PLACEHOLDER),
                [*asked, {"role": "assistant", "content": html_reply}])
 
@@ -148,6 +156,10 @@ def build_app(assistant) -> gr.Blocks:
             progress((done, total), desc=f"Indexing {source}" if source else "Indexed")
         message = add_documents(assistant, list(paths or []), progress=report)
         return message, documents_panel(assistant), None
+
+    def refreshed() -> tuple[dict, dict]:  # the pickers offer the documents indexed now
+        choices = document_choices(assistant)
+        return gr.update(choices=choices), gr.update(choices=choices)
 
     with ChatApp(title="qa · ask your documents", analytics_enabled=False) as demo:
         demo.assistant = assistant
@@ -160,26 +172,33 @@ def build_app(assistant) -> gr.Blocks:
                                 file_count="multiple", file_types=list(SUFFIXES), type="filepath",
                                 elem_id="qa-upload")
                 status = gr.Markdown(elem_id="qa-upload-status")
-            with gr.Column(scale=3, elem_id="qa-chat-column"):
-                # Messages are HTML, not Markdown: replies are HTML blocks, questions escaped text (question_html).
-                # Replies are short (the verdict, then folded details), so scrolling to the newest keeps it in view.
-                chat = gr.Chatbot(label="Answers, cited from the documents", elem_id="qa-chat", height=560,
-                                  latex_delimiters=[], feedback_options=None, sanitize_html=True,
-                                  render_markdown=False, buttons=["copy"])
-                # Focused on load: the document links would otherwise come first in the Tab order.
-                question = gr.Textbox(placeholder=QUESTION_PLACEHOLDER, show_label=False, elem_id="qa-question",
-                                      max_lines=4, submit_btn=True, autofocus=True)
-                if examples:
-                    gr.Examples(examples=examples, inputs=question, label="Examples from these documents")
+            with gr.Column(scale=3, elem_id="qa-chat-column"), gr.Tabs(elem_id="qa-tabs"):
+                with gr.Tab("Ask", id="ask", elem_id="qa-ask-tab"):
+                    # Messages are HTML, not Markdown: replies are HTML blocks, questions escaped text. Replies are
+                    # short (the verdict, then folded details), so scrolling to the newest keeps it in view.
+                    chat = gr.Chatbot(label="Answers, cited from the documents", elem_id="qa-chat", height=560,
+                                      latex_delimiters=[], feedback_options=None, sanitize_html=True,
+                                      render_markdown=False, buttons=["copy"])
+                    with gr.Row(elem_id="qa-ask-row"):
+                        # Focused on load: the document links would otherwise come first in the Tab order.
+                        question = gr.Textbox(placeholder=QUESTION_PLACEHOLDER, show_label=False, elem_id="qa-question",
+                                              max_lines=4, submit_btn=True, autofocus=True, scale=3)
+                        within = picker(assistant, "qa-within", "Ask within")
+                    if examples:
+                        gr.Examples(examples=examples, inputs=question, label="Examples from these documents")
+                with gr.Tab("Ask every document", id="each", elem_id="qa-each-tab"):
+                    each_within = build_each_tab(assistant, reading)
 
         question.submit(None, question, question, js=LOCK_QUESTION_JS, queue=False, api_visibility="private")
-        turn = question.submit(chat_turn, [question, chat], [question, chat], api_visibility="private",
+        turn = question.submit(chat_turn, [question, chat, within], [question, chat], api_visibility="private",
                                concurrency_limit=None, trigger_mode="always_last", show_progress_on=chat)
         turn.failure(None, None, question, js=UNLOCK_QUESTION_JS, queue=False, api_visibility="private")
         gr.api(ask, api_name="respond", concurrency_id="ask")
-        files.upload(upload, files, [status, docs, files], api_name="add_documents", concurrency_limit=1,
-                     concurrency_id="index")
-        demo.load(lambda: documents_panel(assistant), None, docs, api_visibility="private", queue=False)
+        added = files.upload(upload, files, [status, docs, files], api_name="add_documents", concurrency_limit=1,
+                             concurrency_id="index")
+        added.then(refreshed, None, [within, each_within], api_visibility="private", queue=False)
+        demo.load(lambda: (documents_panel(assistant), *refreshed()), None, [docs, within, each_within],
+                  api_visibility="private", queue=False)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
 

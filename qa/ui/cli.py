@@ -40,7 +40,7 @@ def _assistant(args: argparse.Namespace, **extra):
     return Assistant(**{**_settings(args), **extra})
 
 
-def _progress_bar(desc: str):
+def _progress_bar(desc: str, unit: str = "file"):
     from tqdm import tqdm
 
     bar = None
@@ -48,7 +48,7 @@ def _progress_bar(desc: str):
     def update(done: int, total: int, current: str = "") -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=desc, unit="file", file=sys.stderr, disable=total < 20 or None)
+            bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=total < 20 or None)
         bar.n = done
         bar.set_postfix_str(current[-40:], refresh=False)
         bar.refresh()
@@ -83,7 +83,7 @@ def _where(settings) -> str:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer a question; without one, answer each line of standard input, the models loaded once."""
-    from qa.pipeline import clean_question
+    from qa.answering.question import clean_question
     from qa.ui.render import error_json
 
     from qa.index.indexer import check_corpus
@@ -91,7 +91,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     assistant = _assistant(args)
     check_corpus(assistant.settings.corpus)  # before the models load: a mistyped folder is said in a second
     if args.question is not None:
-        return _answer(assistant, args.question, args.json)
+        return _answer(assistant, args.question, args.json, sources=args.scope)
     missing = None
     try:
         assistant.reader.warm_up()
@@ -99,6 +99,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"qa: {exc}", file=sys.stderr)
         missing = exc
     assistant.index()  # another error, of the embedder or the index, ends the command
+    assistant.scope_documents(args.scope)  # as does a scope that matches nothing, before the first question
     interactive = sys.stdin.isatty()
     if interactive:
         print("Ask about the documents, one question a line; Ctrl-D ends.", file=sys.stderr)
@@ -112,7 +113,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             continue
         question = clean_question(question)  # so that it can be echoed: no stray "\r" or undecodable bytes
         try:
-            code = max(code, _answer(assistant, question, args.json, missing, echo=True))
+            code = max(code, _answer(assistant, question, args.json, missing, echo=True, sources=args.scope))
         except QuestionError as exc:  # this question only; the next may be fine
             code = 2
             if args.json:
@@ -122,7 +123,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
 
-def _answer(assistant, question: str, as_json: bool, missing: ModelError | None = None, echo: bool = False) -> int:
+def _answer(assistant, question: str, as_json: bool, missing: ModelError | None = None, echo: bool = False,
+            sources: list[str] | None = None) -> int:
     """Print the answer to one question and its citation; the passages instead when there is no reader.
 
     `echo` puts the question in the JSON too, so that replies to many questions can be told apart.
@@ -139,7 +141,7 @@ def _answer(assistant, question: str, as_json: bool, missing: ModelError | None 
             missing = exc
     if missing is not None:
         # No reader, so no span to cite; the passages that match still carry their files and offsets.
-        hits = assistant.retrieve(question)[:3]
+        hits = assistant.retrieve(question, sources=sources)[:3]
         if as_json:
             titles = assistant.titles([h.chunk.source for h in hits])
             print(json.dumps({**asked, **error_json(str(missing), hits, titles)}, ensure_ascii=False))
@@ -147,10 +149,10 @@ def _answer(assistant, question: str, as_json: bool, missing: ModelError | None 
         print("No answer: the reader is not available. The passages that match best:")
         print(passages_text(hits, 160))
         return 2
-    answer = assistant.ask(question)
+    answer = assistant.ask(question, sources)
     if as_json:
-        sources = [a.source for a in (answer, *answer.alternatives) if a.source]
-        titles = assistant.titles([*sources, *(h.chunk.source for h in answer.passages)])
+        cited = [a.source for a in (answer, *answer.alternatives) if a.source]
+        titles = assistant.titles([*cited, *(h.chunk.source for h in answer.passages)])
         print(json.dumps({**asked, **answer_json(answer, titles)}, ensure_ascii=False))
     else:
         print(answer_text(answer, bold=sys.stdout.isatty()))
@@ -162,13 +164,47 @@ def cmd_search(args: argparse.Namespace) -> int:
     from qa.ui.render import passages_text
 
     assistant = _assistant(args, min_score_ratio=0.0)  # a search lists all top-k, read or not
-    hits = assistant.retrieve(args.query)
+    hits = assistant.retrieve(args.query, sources=args.scope)
     if args.json:
         titles = assistant.titles([h.chunk.source for h in hits])
         print(json.dumps([h.to_dict(titles.get(h.chunk.source)) for h in hits], ensure_ascii=False))
     else:
         print(passages_text(hits, 300))
     return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    """Ask every document of the scope the question (or each of --questions): a row a document, a column a
+    question; as text, CSV or JSON. Documents are counted off on standard error as they are asked."""
+    from pathlib import Path
+
+    from qa.atomic import atomic_write_bytes
+    from qa.ui.table import ask_table, csv_text, json_rows, read_questions, text_table
+
+    if (args.question is None) == (args.questions is None):
+        raise QAError("give the question to ask each document, or --questions FILE (not both)")
+    questions = read_questions(Path(args.questions)) if args.questions else [args.question]
+    if args.csv and (Path(args.csv).is_dir() or not Path(args.csv).absolute().parent.is_dir()):
+        raise QAError(f"cannot write the table to {args.csv}: give a file in an existing folder")  # before the work
+    assistant = _assistant(args)
+    questions = [assistant.check_question(q) for q in questions]
+    table = ask_table(assistant, questions, args.scope, progress=_progress_bar("asking", "document"))
+    if args.csv:
+        try:
+            atomic_write_bytes(Path(args.csv), csv_text(table).encode("utf-8"))
+        except OSError as exc:
+            raise QAError(f"cannot write the table to {args.csv}: {exc.strerror or exc}") from exc
+        print(f"{len(table.documents)} documents, {len(questions)} question(s): written to {args.csv}")
+    elif args.json:
+        print(json.dumps(json_rows(table), ensure_ascii=False))
+    else:
+        import shutil
+
+        print(text_table(table, shutil.get_terminal_size().columns))
+    failed = [a for column in table.answers for a in column if a.error]
+    for answer in failed:
+        print(f"qa: {answer.error}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -187,94 +223,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---- arguments -----------------------------------------------------------------------------------
-
-def _positive(text: str) -> int:
-    """An argument that is a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
+# ---- arguments ----------------------------------------------------------------------------------
 
 def parser() -> argparse.ArgumentParser:
-    """The command-line grammar."""
-    p = argparse.ArgumentParser(prog="qa", description="Exact, cited answers from a folder of documents.")
-    sub = p.add_subparsers(dest="command", required=True)
+    """The command-line grammar, each command with the function that runs it."""
+    from qa.ui.arguments import grammar
 
-    def common(sp: argparse.ArgumentParser, corpus: bool = True) -> None:
-        if corpus:
-            sp.add_argument("--corpus", help="folder of documents (default: seeds/, or QA_CORPUS)")
-            sp.add_argument("--index-dir", help="where the index lives (default: embeddings/, or QA_INDEX_DIR)")
-        sp.add_argument("--reader", help="extractive QA model: a local folder or a hub name")
-        sp.add_argument("--selector", help="answer selector folder, trained for that reader; '' ranks by the "
-                                           "reader's own confidence")
-        sp.add_argument("--embedder", help="sentence-transformers model: a local folder or a hub name")
-        sp.add_argument("--retrieval", choices=("hybrid", "dense", "bm25"), help="how passages are found")
-        sp.add_argument("--threshold", type=float,
-                        help="abstain when the likeliest answer's probability of being right is below this "
-                             "(0 always answers; with --reader-only, the reader's confidence against no answer)")
-        sp.add_argument("--top-k", type=int, help="at most this many passages are read (qa search: shown)")
-
-    sp = sub.add_parser("index", help="build or refresh the index")
-    common(sp)
-    sp.add_argument("--rebuild", action="store_true", help="embed every document again")
-    sp.set_defaults(run=cmd_index)
-
-    sp = sub.add_parser("ask", help="answer a question; without one, each line of standard input")
-    common(sp)
-    sp.add_argument("question", nargs="?", help="omit it to ask many, one a line, with the models loaded once")
-    sp.add_argument("--json", action="store_true", help="print the answer as JSON")
-    sp.set_defaults(run=cmd_ask)
-
-    sp = sub.add_parser("search", help="show the passages that best match a query, with their files (no reader)")
-    common(sp)
-    sp.add_argument("query")
-    sp.add_argument("--json", action="store_true", help="print the passages as a JSON list")
-    sp.set_defaults(run=cmd_search)
-
-    sp = sub.add_parser("eval", help="score a question set (JSONL, or SQuAD .json/.json.gz)")
-    common(sp)
-    sp.add_argument("file")
-    sp.add_argument("--reader-only", action="store_true", help="SQuAD: read each question against its paragraph")
-    sp.add_argument("--retrieval-only", action="store_true",
-                    help="measure the retriever alone (recall@1, recall@5, MRR of the gold source); no reading")
-    sp.add_argument("--limit", type=_positive, help="a reproducible subset of this many questions")
-    sp.add_argument("--split", choices=("all", "report", "train"), default="all",
-                    help="the part of the set to use, as qa.eval.splits declares it: report = never trained, tuned or "
-                         "calibrated on (SQuAD dev: the 35 clean articles; a set with \"doc\" keys: by document), "
-                         "train = the rest")
-    sp.add_argument("--workdir", help="SQuAD end to end: keep the paragraph corpus and its index here")
-    sp.add_argument("--predictions", metavar="FILE",
-                    help="also write one JSON line per question: its gold, the answer, the passages' files, scores")
-    sp.add_argument("--choose-threshold", action="store_true",
-                    help="read without abstaining, then report the metrics at the threshold that gives this set "
-                         "its best F1, and that threshold")
-    sp.add_argument("--json", action="store_true", help="end with the metrics as one JSON line")
-    sp.add_argument("--report", metavar="FILE.html",
-                    help="also write a self-contained HTML report: curves, reliability, the questions that failed")
-    sp.set_defaults(run=cmd_eval)
-
-    sp = sub.add_parser("serve", help="start the browser chat")
-    common(sp)
-    sp.add_argument("--host")
-    sp.add_argument("--port", type=int)
-    sp.set_defaults(run=cmd_serve)
-    add_scale_options(sub)
-    return p
-
-
-def add_scale_options(sub: argparse._SubParsersAction) -> None:
-    """`--store` on every command, and `--ray [ADDRESS]` on `qa index` (README, "Milvus and Ray")."""
-    for name, sp in sub.choices.items():
-        sp.add_argument("--store", help='the index backend: "local" (default, or QA_STORE), or a Milvus URI: '
-                                        "a file ending in .db (Milvus Lite) or http://host:19530")
-        if name == "index":
-            sp.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                            help="index on Ray Data: a local Ray without ADDRESS, else the cluster at ADDRESS")
+    return grammar({"index": cmd_index, "ask": cmd_ask, "search": cmd_search, "table": cmd_table, "eval": cmd_eval,
+                    "serve": cmd_serve})
 
 
 def main(argv: list[str] | None = None) -> int:

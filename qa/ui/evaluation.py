@@ -45,6 +45,9 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
         raise QAError(str(exc)) from exc
     if not questions:
         raise QAError(f"{path} holds no questions")
+    per_document = getattr(args, "per_document", False)
+    if per_document:
+        _check_documents_named(path, squad, questions, args)
 
     never_abstain = {"answer_threshold": 0.0} if args.choose_threshold else {}
     deep: list | None = None  # for the report: retrieval 20 deep, for recall@k
@@ -70,16 +73,18 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
                 except ModelError as exc:
                     raise ModelError(f"{exc} To measure the retriever alone, add --retrieval-only.") from exc
             assistant.index(progress=progress_bar("indexing"))
+            if per_document:
+                _check_documents_indexed(assistant, questions, path)
             if args.retrieval_only:
-                predictions, seconds = ev.timed(ev.run_retrieval, assistant, questions)
+                predictions, seconds = ev.timed(ev.run_retrieval, assistant, questions, per_document=per_document)
             else:
                 bar = tqdm(total=len(questions), desc="asking", unit="q", file=sys.stderr, disable=None)
                 predictions, seconds = ev.timed(ev.run_pipeline, assistant, questions,
-                                                progress=lambda done, total: bar.update(1))
+                                                progress=lambda done, total: bar.update(1), per_document=per_document)
                 bar.close()
             if args.report:  # while a SQuAD run's temporary index is still there
                 deeper = make_assistant(args, **extra, top_k=REPORT_RECALL_K, min_score_ratio=0.0)
-                deep = ev.run_retrieval(deeper, questions)
+                deep = ev.run_retrieval(deeper, questions, per_document=per_document)
                 texts = {s: t for s in {x for p in predictions for x in (p.source, p.question.source) if x}
                          if (t := assistant.document_text(s)) is not None}
     chosen = None
@@ -92,6 +97,8 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
         metrics = ev.score(predictions, reader_only=args.reader_only)
     if not args.reader_only:
         metrics["retrieval"] = assistant.settings.retrieval
+    if per_document:
+        metrics["per_document"] = True
     if chosen is not None:
         metrics["threshold"] = chosen  # in full: a rounded one may answer a question fewer or more
     metrics["seconds_per_question"] = round(seconds / max(1, metrics["n"]), 4)
@@ -119,6 +126,24 @@ def run_eval(args: argparse.Namespace, make_assistant: Callable, progress_bar: C
         except OSError as exc:
             raise QAError(f"cannot write the report to {args.report}: {exc.strerror or exc}") from exc
     return 0
+
+
+def _check_documents_named(path: Path, squad, questions: list, args: argparse.Namespace) -> None:
+    """--per-document needs a JSONL set whose every question names its document."""
+    if squad is not None or args.reader_only:
+        raise QAError("--per-document asks each question of its own document, named by the \"doc\" key of a JSONL "
+                      "question set; a SQuAD file has none")
+    if missing := next((q for q in questions if not q.doc), None):
+        raise QAError(f"{path}, {missing.where}: --per-document asks each question of its own document, and this "
+                      'question names none (no "doc")')
+
+
+def _check_documents_indexed(assistant, questions: list, path: Path) -> None:
+    """Refuse, before any question is asked, a question whose document is not in the index."""
+    indexed = assistant.documents()
+    if missing := next((q for q in questions if q.doc not in indexed), None):
+        raise QAError(f"{path}, {missing.where}: its document {missing.doc!r} is not among the {len(indexed):,} indexed "
+                      f"documents of {assistant.settings.corpus}")
 
 
 def _check_questions(assistant, questions: list, path: Path) -> None:

@@ -23,14 +23,17 @@ VERDICTS = {
 # ---- JSON ----------------------------------------------------------------------------------------
 
 def answer_json(answer: Answer, titles: dict[str, str] | None = None, error: str | None = None) -> dict:
-    """The answer's JSON (`Answer.to_dict`) with `error`: None, or why there is no answer."""
-    return {**answer.to_dict(titles), "error": error}
+    """The answer's JSON (`Answer.to_dict`) with `error`: None, or why there is no answer (`error`, else the
+    Answer's own); an answer with an error has the verdict "error"."""
+    fields = {**answer.to_dict(titles), "error": error or answer.error}
+    if fields["error"]:
+        fields.update(abstained=False, verdict="error", confidence=None)
+    return fields
 
 
 def error_json(message: str, hits: list[Hit], titles: dict[str, str] | None = None) -> dict:
     """The same shape when no answer could be made (a bad question, no reader): the passages found, and why."""
-    fields = answer_json(Answer(text="", score=0.0, passages=hits), titles, message)
-    return {**fields, "abstained": False, "verdict": "error", "confidence": None}
+    return answer_json(Answer(text="", score=0.0, passages=hits), titles, message)
 
 
 # ---- text ----------------------------------------------------------------------------------------
@@ -44,13 +47,18 @@ def answer_text(answer: Answer, bold: bool = False) -> str:
             best = answer.alternatives[0]
             lines.append(f"  best candidate, below the threshold: {best.text!r} ({best.score:.2f}) in {best.source}")
         lines += [f"  closest: {h.chunk.source}: {shorten(h.chunk.text, 160)}" for h in answer.passages[:SHOWN_PASSAGES]]
-        return "\n".join(lines)
+        return "\n".join(lines + _within(answer))
     lines = [f"Answer: {answer.text}",
              f"Score:  {answer.score:.2f} ({answer.confidence} confidence)",
              f"Source: {answer.source}, characters {answer.start}-{answer.end}",
              f"        {marked_sentence(answer, bold)}"]
     lines += [f"  also: {alt.text!r} ({alt.score:.2f}) in {alt.source}" for alt in answer.alternatives]
-    return "\n".join(lines)
+    return "\n".join(lines + _within(answer))
+
+
+def _within(answer: Answer) -> list[str]:
+    """The scope it was asked within, as a last line; none for the whole corpus."""
+    return [f"Within: {', '.join(answer.scope)}"] if answer.scope else []
 
 
 def passages_text(hits: list[Hit], width: int) -> str:
@@ -61,14 +69,25 @@ def passages_text(hits: list[Hit], width: int) -> str:
 
 def marked_sentence(answer: Answer, bold: bool = False) -> str:
     """The sentence of the context that holds the answer, with the answer marked."""
+    ctx, s, at, end, e = _sentence(answer)
+    left, right = ("\033[1m", "\033[0m") if bold else ("**", "**")
+    return f"{ctx[s:at]}{left}{ctx[at:end]}{right}{ctx[end:e]}"
+
+
+def sentence_html(answer: Answer) -> str:
+    """`marked_sentence` as HTML, the answer in <mark>."""
+    ctx, s, at, end, e = _sentence(answer)
+    return highlight(ctx[s:e], at - s, end - s)
+
+
+def _sentence(answer: Answer) -> tuple[str, int, int, int, int]:
+    """(context, the start of the sentence that holds the answer, the answer's start and end, the sentence's end)."""
     from qa.ingest.chunking import sentence_spans
 
     ctx, at = answer.context, answer.start - (answer.context_start or 0)
     end = at + len(answer.text)
     s, e = next(((s, e) for s, e in sentence_spans(ctx) if s <= at < e), (0, len(ctx)))
-    s, e = min(s, at), max(e, end)
-    left, right = ("\033[1m", "\033[0m") if bold else ("**", "**")
-    return f"{ctx[s:at]}{left}{ctx[at:end]}{right}{ctx[end:e]}"
+    return ctx, min(s, at), at, end, max(e, end)
 
 
 def shorten(text: str, n: int) -> str:
@@ -166,6 +185,14 @@ def _details(summary: str, body: str) -> str:
     return f"<details class='qa-details'><summary>{summary}</summary>{body}</details>"
 
 
+def scope_html(scope: list[str] | None) -> str:
+    """The documents a question was asked within, for its verdict line; nothing for the whole corpus."""
+    if not scope:
+        return ""
+    return (" <span class='qa-scope qa-meta'>· within "
+            f"{', '.join(f'<code>{html.escape(p)}</code>' for p in scope)}</span>")
+
+
 def answer_html(answer: Answer, titles: dict[str, str] | None = None) -> str:
     """A reply as one HTML block: the verdict first, short enough to stay in view; candidates and passages folded.
 
@@ -182,12 +209,12 @@ def answer_html(answer: Answer, titles: dict[str, str] | None = None) -> str:
                  f"{link(best.source, best.start, best.end)}{title_html(titles.get(best.source))} "
                  f"<span class='qa-meta'>(probability {best.score:.2f})</span></p>" if best else "")
         body = (f"<p class='qa-verdict qa-abstain'><strong>{head}</strong>: {why}. "
-                f"<span class='qa-meta'>(score {answer.score:.2f})</span></p>{guess}")
+                f"<span class='qa-meta'>(score {answer.score:.2f})</span>{scope_html(answer.scope)}</p>{guess}")
         extra = f"<p><strong>Candidate answers below the threshold</strong></p>{_candidate_items(answer.alternatives)}"
         return f"<div class='qa-reply'>{body}{_details('Candidates and the closest passages', extra + passages)}</div>"
     offset = answer.context_start or 0
     body = (f"<p class='qa-verdict qa-answer'><strong>Answer:</strong> "
-            f"<span class='qa-answer-text'>{esc(answer.text)}</span></p>"
+            f"<span class='qa-answer-text'>{esc(answer.text)}</span>{scope_html(answer.scope)}</p>"
             f"<p class='qa-facts'>Confidence: <strong class='qa-confidence'>{answer.confidence}</strong> "
             f"({answer.score:.2f}) · Source: "
             f"{link(answer.source, answer.start, answer.end, 'qa-citation')}{title_html(titles.get(answer.source))}</p>"

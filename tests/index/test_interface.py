@@ -165,3 +165,53 @@ def test_an_index_of_other_settings_is_refused(opener, embedder: Embedder) -> No
     reopened = opener(spec_for(embedder))
     assert list(reopened.documents()) == ["bakery.md"]
     assert np.isfinite(reopened.search_dense(embedder.embed(["bread"]), 1)[0][0][1])
+
+
+def many_lighthouses(embedder: Embedder, count: int = 12) -> list:
+    """`count` documents about lighthouses and keepers, then the bakery: a corpus where the bakery ranks last (it
+    shares one word with them, "dawn")."""
+    docs = [document(f"coast/light-{i:02d}.txt", f"Lighthouse {i} stands on the cape. Its keeper climbs the "
+                                                 f"tower before dawn and lights the lamp of lighthouse {i}.")
+            for i in range(count)]
+    return rows(embedder, *docs, document("bakery.md", BAKERY))
+
+
+def test_a_scoped_search_runs_inside_the_scope_not_after_it(opener, embedder: Embedder) -> None:
+    store = opener(spec_for(embedder))
+    written = many_lighthouses(embedder)
+    store.write(written)
+    store.save()
+    bakery = {chunk_key(c.id) for c in written[-1][1]}
+    query = embedder.embed(["Who lights the lamp of the lighthouse?"])
+    # Searched everywhere, the bakery is nowhere near the top: a filter applied afterwards would find nothing.
+    assert not bakery & {key for key, _ in store.search_dense(query, 3)[0]}
+    assert not bakery & {key for key, _ in store.search_bm25("lighthouse keeper lamp dawn", 3)}
+    found = store.search_dense(query, 3, sources=["bakery.md"])[0]
+    assert [key for key, _ in found] == sorted(bakery)[:3] or {key for key, _ in found} == bakery
+    everywhere = dict(store.search_dense(query, len(written) * 5)[0])
+    assert all(score == pytest.approx(everywhere[key], abs=1e-4) for key, score in found)  # the same scores
+    assert {key for key, _ in store.search_bm25("lighthouse keeper lamp dawn", 3, sources=["bakery.md"])} == bakery
+    two = ["coast/light-03.txt", "bakery.md"]
+    keys = {chunk_key(c.id): c.source for _, chunks, _ in written for c in chunks if c.source in two}
+    assert store.chunk_sources(two) == keys
+    assert {store.chunks([k])[k].source for k, _ in store.search_dense(query, 10, sources=two)[0]} == set(two)
+    hits = store.search_bm25("keeper ovens", 10, sources=two)
+    assert {key for key, _ in hits} == set(keys) and [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+
+
+def test_a_scope_of_many_names_and_an_empty_scope(opener, embedder: Embedder) -> None:
+    store = opener(spec_for(embedder))
+    written = many_lighthouses(embedder, 3)
+    store.write(written)
+    store.save()
+    # Thousands of names (most not indexed), as a scope of a large folder passes them: one search, not one each.
+    names = [f"elsewhere/{i:04d}.txt" for i in range(2000)] + ["bakery.md", "coast/light-01.txt"]
+    query = embedder.embed(["Who lights the lamp?"])
+    found = store.search_dense(query, 50, sources=names)[0]
+    assert {store.chunks([k])[k].source for k, _ in found} == {"bakery.md", "coast/light-01.txt"}
+    assert {store.chunks([k])[k].source for k, _ in store.search_bm25("lamp ovens", 50, sources=names)} == \
+        {"bakery.md", "coast/light-01.txt"}
+    assert set(store.chunk_sources(names).values()) == {"bakery.md", "coast/light-01.txt"}
+    assert store.search_dense(query, 5, sources=[]) == [[]]
+    assert store.search_bm25("lamp", 5, sources=[]) == [] and store.chunk_sources([]) == {}
+    assert store.search_dense(query, 5, sources=["elsewhere/0001.txt"]) == [[]]

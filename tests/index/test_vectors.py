@@ -251,3 +251,20 @@ def test_ivf_built_empty_trains_on_first_vectors_and_rebuilds_only_geometrically
     _, chunks, vecs = document("d7.txt", 100, 7)
     assert store.search_dense(vecs[:1], 1)[0][0][0] == chunk_key(chunks[0].id)
     store.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_search_within_ids_is_exact_for_every_kind(kind: str) -> None:
+    ids, vecs = keyed(3000)
+    index = build(kind, ids, vecs)
+    index.remove(ids[:5])  # a removed vector (an HNSW tombstone) is never found, even when asked for
+    within = ids[:40]
+    queries = unit(6, seed=9)
+    scores, found = index.search(queries, 10, within)
+    exact = queries @ vecs[5:40].T  # what an exhaustive search of the live vectors within gives
+    order = np.argsort(-exact, axis=1)[:, :10]
+    assert (found == ids[5:40][order]).all()
+    assert np.allclose(scores, np.take_along_axis(exact, order, axis=1), atol=1e-5)
+    scores, found = index.search(queries[:1], 100, ids[:3])  # all removed: nothing
+    assert (found < 0).all() or found.size == 0
+    assert index.search(queries, 5, np.zeros(0, dtype=np.int64))[1].shape == (6, 0)

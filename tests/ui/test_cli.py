@@ -205,7 +205,7 @@ def test_ask_json(capsys, tiny_corpus: Path, tmp_path: Path, reader_model: str) 
     result = json.loads(out.strip().splitlines()[-1])
     # One shape for an answer: Answer.to_dict()'s keys, and `error`; the chat's API gives the same (test_chat).
     assert set(result) == {"text", "abstained", "verdict", "score", "confidence", "source", "title", "start", "end",
-                           "context", "context_start", "alternatives", "passages", "error"}
+                           "context", "context_start", "alternatives", "passages", "scope", "error"}
     assert result["error"] is None and result["passages"]
     found = ([result] if result["text"] else []) + result["alternatives"]
     assert found

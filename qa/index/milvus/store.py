@@ -27,8 +27,8 @@ import numpy as np
 from qa.index.milvus import integrity
 from qa.index.milvus import schema as ms
 from qa.errors import IndexError_
-from qa.index.fts_terms import fts_terms
-from qa.index.store import _STOPWORDS, _TOKEN, DocumentInfo, IndexMismatchError, IndexSpec
+from qa.index.milvus.search import MilvusSearches
+from qa.index.store import DocumentInfo, IndexMismatchError, IndexSpec
 from qa.types import Chunk, Document, Signature
 from qa.index.vectors import choose_kind
 
@@ -39,7 +39,7 @@ SCAN_ROWS = 1000  # rows a page when a whole collection is read
 SCHEMA_VERSION = 2  # of these collections; part of the spec an index must match
 
 
-class MilvusStore:
+class MilvusStore(MilvusSearches):
     """Open with `MilvusStore.open(uri, spec)`."""
 
     def __init__(self, uri: str, spec: IndexSpec, client, bm25: bool, index_type: str) -> None:
@@ -181,40 +181,6 @@ class MilvusStore:
         """How many chunks are stored (a write under way counts its new ones)."""
         with ms.milvus_errors(self.uri, "read the index"):
             return int(self.client.query(ms.CHUNKS, filter="", output_fields=["count(*)"])[0]["count(*)"])
-
-    def chunks(self, keys: list[int]) -> dict[int, Chunk]:
-        """The chunks with these keys whose document is wholly written."""
-        if not keys:
-            return {}
-        rows = self._query(ms.CHUNKS, f"id in {ms.literal([int(k) for k in keys])}",
-                          ["chunk_id", "source", "start_char", "end_char", "content_hash", "text"])
-        heads = {r["source"]: r["content_hash"] for r in self._heads(sorted({r["source"] for r in rows}))}
-        return {r["id"]: Chunk(id=r["chunk_id"], source=r["source"], start=r["start_char"], end=r["end_char"],
-                               text=r["text"])
-                for r in rows if heads.get(r["source"]) == r["content_hash"]}
-
-    def search_dense(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """For each unit query vector, the (chunk key, inner product) of its `k` nearest chunks."""
-        kind = self._meta("dense_index") or "flat"
-        with ms.milvus_errors(self.uri, "search"):
-            found = self.client.search(ms.CHUNKS, data=np.asarray(queries, dtype=np.float32).tolist(),
-                                       anns_field="vector", limit=k, output_fields=["id"],
-                                       search_params=ms.dense_search_params(kind))
-        return [[(int(h["id"]), float(h["distance"])) for h in hits] for hits in found]
-
-    def search_bm25(self, query: str, k: int) -> list[tuple[int, float]]:
-        """The (chunk key, BM25 score) of the `k` best keyword matches, best first: the local store's terms."""
-        if not self.bm25:
-            raise IndexError_(f"the Milvus server at {self.uri} has no BM25: use --retrieval dense")
-        words = list(dict.fromkeys(t for t in _TOKEN.findall(query.lower()) if t not in _STOPWORDS))
-        terms = " ".join(dict.fromkeys(fts_terms([" ".join(words)])[0].split()))  # the chunks' terms are stemmed
-        if not terms:
-            return []
-        with ms.milvus_errors(self.uri, "search"):
-            found = self.client.search(ms.CHUNKS, data=[terms], anns_field="sparse", limit=k,
-                                       output_fields=["id"], search_params={"metric_type": "BM25"})
-        # Milvus Lite 3 negates BM25 scores (best first still); servers and Lite 2.5 give them positive.
-        return [(int(h["id"]), abs(float(h["distance"]))) for h in found[0]]
 
     # ---- writing --------------------------------------------------------------------------------
 

@@ -58,6 +58,22 @@ def test_milvus_retrieves_what_the_local_store_does(corpus: Path, tmp_path: Path
     assert not (tmp_path / "unused").exists()
 
 
+def test_milvus_asks_within_a_scope_and_each_document_as_the_local_store_does(corpus: Path, tmp_path: Path,
+                                                                              embedder: Embedder, reader_model: str) -> None:
+    local = Assistant(corpus=corpus, index_dir=tmp_path / "index", reader_model=reader_model, answer_threshold=0.0)
+    milvus = Assistant(corpus=corpus, index_dir=tmp_path / "unused", store=str(tmp_path / "qa.db"),
+                       reader_model=reader_model, answer_threshold=0.0)
+    local.embedder = milvus.embedder = embedder
+    for q in QUESTIONS:
+        for scope in (["notes"], ["*.md", "lighthouse.txt"]):
+            assert [(h.chunk.source, h.chunk.start, round(h.score, 4)) for h in milvus.retrieve(q, sources=scope)] == \
+                [(h.chunk.source, h.chunk.start, round(h.score, 4)) for h in local.retrieve(q, sources=scope)]
+    mine, theirs = milvus.ask_each(QUESTIONS[0]), local.ask_each(QUESTIONS[0])
+    assert [(a.scope, a.text, a.source, round(a.score, 3)) for a in mine] == \
+        [(a.scope, a.text, a.source, round(a.score, 3)) for a in theirs]
+    assert len(mine) == 3
+
+
 def test_refresh_redoes_only_the_changed_files(corpus: Path, tmp_path: Path, embedder: Embedder) -> None:
     s = Settings.load(corpus=corpus, store=str(tmp_path / "qa.db"))
     store = open_store(s, embedder)
