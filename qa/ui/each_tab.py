@@ -55,7 +55,7 @@ def _answer_cell(answer: Answer) -> str:
     return f"<span class='qa-each-answer'>{esc(answer.text)}</span>"
 
 
-def summary(table: Table) -> str:
+def summary(table: Table, scope: list[str] | None) -> str:
     """What the table holds, in a line: how many documents answered, abstained, failed; and the scope."""
     answers = [a for column in table.answers for a in column]
     answered = sum(1 for a in answers if a.text)
@@ -64,7 +64,7 @@ def summary(table: Table) -> str:
              f"{len(answers) - answered - failed:,} without an answer"]
     if failed:
         parts.append(f"{failed:,} could not be read (the error is in its row)")
-    return f"<p class='qa-each-summary'>{', '.join(parts)}.</p>"
+    return f"<p class='qa-each-summary'>{', '.join(parts)}.{scope_html(scope)}</p>"
 
 
 def build_each_tab(assistant, reading: threading.BoundedSemaphore) -> gr.Dropdown:
@@ -86,11 +86,11 @@ def build_each_tab(assistant, reading: threading.BoundedSemaphore) -> gr.Dropdow
             with reading:
                 asked = ask_table(assistant, [assistant.check_question(question)], sources or None, told)
         except QAError as exc:  # an empty question, a scope that matches nothing
-            return [], gr.update(visible=False), f"<p class='qa-each-status-error'><strong>Cannot ask:</strong> {esc(str(exc))}</p>"
+            why = f"<p class='qa-each-status-error'><strong>Cannot ask:</strong> {esc(str(exc))}</p>"
+            return [], gr.update(visible=False), why
         path = Path(tempfile.mkdtemp(dir=downloads)) / "answers.csv"
         path.write_text(csv_text(asked), encoding="utf-8")
-        note = summary(asked).replace("</p>", f"{scope_html(sources or None)}</p>")
-        return table_rows(asked), gr.update(value=str(path), visible=True), note
+        return table_rows(asked), gr.update(value=str(path), visible=True), summary(asked, sources or None)
 
     def ask_each(question: str, sources: list[str] | None = None) -> list[dict]:
         """Ask every document (of `sources`, file names or glob patterns) the question: an object a document,

@@ -149,3 +149,20 @@ def test_browser_shows_the_documents_done_of_all_while_a_long_folder_is_asked(tm
             assert "48 documents asked" in page.locator("#qa-each-status").inner_text()
     finally:
         s.close()
+
+
+def test_browser_tab_says_why_a_typed_scope_cannot_be_asked(served: Served) -> None:
+    with _page(served.url) as page:
+        page.get_by_role("tab", name="Ask every document").click()
+        picker = page.locator("#qa-each-within input")
+        picker.click()
+        picker.fill("../secret.txt")  # a pattern typed, not picked: refused, as it leaves the corpus
+        picker.press("Enter")
+        page.keyboard.press("Escape")
+        box = page.locator("#qa-each-question textarea")
+        box.fill(QUESTION)
+        box.press("Enter")
+        status = page.locator("#qa-each-status .qa-each-status-error")
+        status.wait_for(timeout=60_000)
+        assert "climbs out of the corpus" in status.inner_text()
+        assert not page.locator("#qa-each-download").is_visible()
