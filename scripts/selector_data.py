@@ -3,7 +3,7 @@ real pipeline (`Assistant.candidates`, the passages and spans `ask` weighs), eac
 cached in --workdir.
 
 The sets, and what each may be used for (`qa.eval.splits`):
-- squad: 2,000 questions of the 35 clean SQuAD v1.1 dev articles, end to end over their paragraphs, with the
+- squad: 2,000 questions of the 35 clean SQuAD v1.1 dev articles, end to end over their paragraphs, with 500
   unanswerable v2.0 questions of those articles (adversarial) and SQuAD v1.1 *train* questions, whose answers
   are not in this corpus (out of corpus). Cross-fitted by article: the report figure on the clean articles.
 - cuad, policyqa: the `train` part of CUAD's factoid questions and of PolicyQA, each asked of its own document.
@@ -66,8 +66,10 @@ def squad_sets(squad: Path, work: Path, limit: int, out_of_corpus: int, seed: in
                 if item.get("is_impossible"):
                     learn.questions.append(("adversarial", qs.Question(item["id"], item["question"], (), None,
                                                                        category=article["title"])))
-    answerable = [x for x in learn.questions if x[0] == "answerable"]
-    kept = {id(x) for x in qs.sample(answerable, limit, seed)} | {id(x) for x in learn.questions if x[0] != "answerable"}
+    # The mix takes adversarial questions at 5%: a quarter as many as the answerable ones is plenty to learn from.
+    kept = set()
+    for kind, n in (("answerable", limit), ("adversarial", limit // 4)):
+        kept |= {id(x) for x in qs.sample([x for x in learn.questions if x[0] == kind], n, seed)}
     learn.questions = [x for x in learn.questions if id(x) in kept]
     train = [q for q in qs.load_squad(squad / "train-v1.1.json.gz").questions if q.answerable]
     learn.questions += [("out of corpus", qs.Question(f"{q.id}/ooc", q.question, (), None, category=f"ooc-{q.id}"))

@@ -112,14 +112,21 @@ def prediction(row: dict, probs: np.ndarray) -> ev.Prediction:
 
 
 def mixed(rows: list[dict], preds: list[ev.Prediction], seed: int) -> list[ev.Prediction]:
-    """The learned questions drawn in the proportions of `MIX`, each set the same number of questions."""
+    """The learned questions drawn in the proportions of `MIX`, each set the same number of questions; a kind a set
+    lacks gives its share to the kinds it has."""
     rng, groups = random.Random(seed), {}
     for r, p in zip(rows, preds):
         groups.setdefault((r["set"], r["kind"]), []).append(p)
-    per_set = min(min(len(groups.get((s, k), [])) / share for k, share in kinds.items() if share)
-                  for s, kinds in MIX.items())
-    return [p for s, kinds in MIX.items() for k, share in kinds.items()
-            for p in rng.sample(groups.get((s, k), []), int(per_set * share))]
+    shares = {}
+    for s, kinds in MIX.items():
+        had = {k: share for k, share in kinds.items() if share and groups.get((s, k))}
+        if had:
+            shares[s] = {k: share / sum(had.values()) for k, share in had.items()}
+    if not shares:
+        raise SystemExit("no learned questions to draw the mix from")
+    per_set = min(len(groups[(s, k)]) / share for s, kinds in shares.items() for k, share in kinds.items())
+    return [p for s, kinds in shares.items() for k, share in kinds.items()
+            for p in rng.sample(groups[(s, k)], int(per_set * share + 1e-9))]
 
 
 def judge(preds: list[ev.Prediction], threshold: float) -> dict:
