@@ -86,15 +86,15 @@ def _tagged(q: qs.Question, source: str, title: str) -> qs.Question:
     return qs.Question(q.id, q.question, q.answers, source, category=title)
 
 
-def realdoc_sets(realdocs: Path, work: Path, seed: int) -> list[QuestionSet]:
+def realdoc_sets(realdocs: Path, work: Path, limit: int, seed: int) -> list[QuestionSet]:
     """CUAD's factoid questions and PolicyQA, each asked of its own document: the train part learned from, the
-    report part reported on."""
+    report part reported on; `limit` questions of each part (a reproducible subset, as `qa eval --limit`)."""
     out = []
     for name, file in (("cuad", "cuad/factoid.jsonl"), ("policyqa", "policyqa/questions.jsonl")):
         questions = qs.load_jsonl(realdocs / file)
         corpus = realdocs / file.split("/")[0] / "corpus"
         for part in ("train", "report"):
-            chosen = qs.split_questions(questions, part, realdocs / file)
+            chosen = qs.sample(qs.split_questions(questions, part, realdocs / file), limit, seed)
             out.append(QuestionSet(name if part == "train" else f"{name}-report", corpus, work / f"{name}-index",
                                    [("answerable" if q.answerable else "adversarial", q) for q in chosen],
                                    per_document=True, learn=part == "train"))

@@ -152,6 +152,7 @@ def main() -> int:
     p.add_argument("--workdir", type=Path, default=Path("/tmp/qa-train-selector"), help="corpora, indexes, cache")
     p.add_argument("--out", type=Path, default=ROOT / "models" / "selector")
     p.add_argument("--limit", type=int, default=2000, help="answerable clean SQuAD questions")
+    p.add_argument("--realdocs-limit", type=int, default=1000, help="questions of each part of CUAD and PolicyQA")
     p.add_argument("--out-of-corpus", type=int, default=300, help="SQuAD train questions asked of the clean corpus")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--trees", type=int, default=100)
@@ -166,7 +167,7 @@ def main() -> int:
     seeds.questions = [("answerable" if q.answerable else "adversarial", q)
                        for q in qs.load_jsonl(ROOT / "eval" / "seeds.jsonl")]
     sets = [*squad_sets(args.squad_dir, args.workdir, args.limit, args.out_of_corpus, args.seed),
-            *realdoc_sets(args.realdocs, args.workdir, args.seed), seeds]
+            *realdoc_sets(args.realdocs, args.workdir, args.realdocs_limit, args.seed), seeds]
     rows, shared = [], {}
     for qset in sets:
         rows += collect(qset, args.reader, cache / f"{qset.name}.jsonl.gz", shared)

@@ -28,7 +28,8 @@ import numpy as np
 
 from qa.atomic import atomic_write_bytes, remove_stale_temporaries
 from qa.killpoints import reached
-from qa.index.vectors import VectorIndex, choose_kind, file_checksum
+from qa.index.checksum import file_checksum
+from qa.index.vectors import VectorIndex, choose_kind
 
 log = logging.getLogger("qa.index.store")
 

@@ -20,9 +20,8 @@ filler shaped like them; SQuAD questions as queries; one query at a time):
   100k      32 ms     1.1 ms,  recall@10 0.968  0.49 ms, recall@10 0.987
   1M        312 ms    3.5 ms,  recall@10 0.983  0.38 ms, recall@10 0.779 (0.87 at ef 256)
 
-Flat grows linearly (~0.32 ms per 1,000 vectors). HNSW is fastest up to 100k but loses recall at
-1M; IVF holds recall >= 0.95 at every size within the 10 ms budget. Hence flat below 20,000
-vectors (at most ~6.5 ms a query), IVF from there on.
+Flat grows linearly (~0.32 ms per 1,000 vectors). HNSW is fastest up to 100k but loses recall at 1M; IVF holds
+recall >= 0.95 at every size within the 10 ms budget. Hence flat below 20,000 vectors, IVF from there on.
 
 The index is a derived copy: the store keeps every vector in SQLite and can rebuild any kind from it.
 """
@@ -30,7 +29,6 @@ The index is a derived copy: the store keeps every vector in SQLite and can rebu
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -38,6 +36,7 @@ import faiss
 import numpy as np
 
 from qa.atomic import atomic_path
+from qa.index.checksum import file_checksum
 
 # Batched queries go through BLAS above this many; the default (20) is per faiss build, so set it.
 faiss.cvar.distance_compute_blas_threshold = 20
@@ -260,8 +259,6 @@ class VectorIndex:
     def _count_tombstones(self) -> int:
         return int((self._id_map() < 0).sum()) if self.kind == "hnsw" else 0
 
-    # ---- files -----------------------------------------------------------------------------
-
     def save(self, path: Path, before_replace: Callable[[str], None] | None = None) -> str:
         """Write the index atomically; returns the file's checksum (`file_checksum`), which `before_replace` is
         given before the file takes its place."""
@@ -279,16 +276,6 @@ class VectorIndex:
         if index.d != dimension:
             raise RuntimeError(f"holds {index.d}-dimensional vectors, expected {dimension}")
         return cls(dimension, index)
-
-
-def file_checksum(path: Path) -> str:
-    """The CRC-32 of a file, in hex: made to tell accidental damage, and fast enough to check a 150 MB FAISS file
-    on every open (0.2 s here under load, where SHA-256 took 0.6 s)."""
-    crc = 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            crc = zlib.crc32(block, crc)
-    return f"{crc:08x}"
 
 
 def _ivf(dimension: int, nlist: int) -> faiss.IndexIVFFlat:

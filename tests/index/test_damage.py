@@ -18,7 +18,7 @@ from qa.config import Settings
 from qa.index.derived import CHECKSUM
 from qa.index.indexer import open_store, refresh
 from qa.index.store import DB_NAME, FAISS_NAME, MANIFEST_NAME
-from qa.index.vectors import file_checksum
+from qa.index.checksum import file_checksum
 from qa.models.embedder import Embedder
 
 TINY = Path(__file__).parents[1] / "data" / "tiny"

@@ -20,7 +20,7 @@ from qa.config import PROJECT_ROOT, Settings
 from qa.models.embedder import Embedder
 from qa.index.derived import CHECKSUM
 from qa.index.indexer import open_store, refresh
-from qa.index.vectors import file_checksum
+from qa.index.checksum import file_checksum
 from qa.killpoints import KILLED, VARIABLE
 from qa.index.store import DB_NAME, FAISS_NAME, MANIFEST_NAME
 

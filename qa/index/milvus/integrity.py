@@ -27,7 +27,7 @@ from qa.atomic import atomic_write_bytes
 from qa.index.milvus import schema as ms
 from qa.errors import IndexError_
 from qa.index.schema import IndexDamagedError
-from qa.index.vectors import file_checksum
+from qa.index.checksum import file_checksum
 
 log = logging.getLogger("qa.index.milvus.store")
 
