@@ -78,10 +78,19 @@ def fit(x: np.ndarray, y: np.ndarray, ranker: str, args: argparse.Namespace) -> 
     return model
 
 
-def stack(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """The candidates' features and labels of these questions, one row each."""
-    xs = [np.asarray(r["x"], dtype=np.float64).reshape(-1, len(FEATURES)) for r in rows]
-    return np.concatenate(xs), np.concatenate([np.asarray(r["y"], dtype=np.float64) for r in rows])
+def stack(rows: list[dict], ranker: str = "selector") -> tuple[np.ndarray, np.ndarray]:
+    """The features and labels a ranker is fitted on: every candidate for the trees; for the reader's confidence
+    each question's likeliest candidate alone, since its map only calibrates and `score` is the probability that
+    *the answer* is right (every candidate would pull it towards the many wrong spans ranked below)."""
+    xs, ys = [], []
+    for r in rows:
+        x, y = np.asarray(r["x"], dtype=np.float64).reshape(-1, len(FEATURES)), np.asarray(r["y"], dtype=np.float64)
+        if ranker == "reader confidence" and len(y):
+            best = int(np.argmax(x[:, CONFIDENCE]))
+            x, y = x[best:best + 1], y[best:best + 1]
+        xs.append(x)
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def probabilities(model: dict, rows: list[dict]) -> list[np.ndarray]:
@@ -94,7 +103,7 @@ def cross_fit(rows: list[dict], folds: np.ndarray, ranker: str, args) -> list[np
     """Out-of-fold probabilities of the learned questions: each from a model fitted without its fold."""
     out: list[np.ndarray | None] = [None] * len(rows)
     for f in range(args.folds):
-        x, y = stack([r for r, k in zip(rows, folds) if k != f])
+        x, y = stack([r for r, k in zip(rows, folds) if k != f], ranker)
         model = fit(x, y, ranker, args)
         held = [i for i, k in enumerate(folds) if k == f]
         for i, p in zip(held, probabilities(model, [rows[i] for i in held])):
@@ -174,13 +183,12 @@ def main() -> int:
         log(f"{qset.name}: {sum(r['set'] == qset.name for r in rows)} questions ({time.time() - started:.0f} s)")
     learned = [r for r in rows if r["learn"]]
     folds = folds_of(learned, args.folds)
-    x, y = stack(learned)
     results = {}
     for ranker in ("reader confidence", "selector"):
         oof = cross_fit(learned, folds, ranker, args)
         preds = [prediction(r, pr) for r, pr in zip(learned, oof)]
         threshold = ev.choose_threshold(mixed(learned, preds, args.seed))
-        model = fit(x, y, ranker, args)
+        model = fit(*stack(learned, ranker), ranker, args)
         figures = {"learned mix (out of fold)": judge(mixed(learned, preds, args.seed), threshold)}
         by_id = {r["id"]: pr for r, pr in zip(learned, preds)}
         for name in REPORTED:
