@@ -110,6 +110,20 @@ def deep_folder(corpus: Path) -> str:
     return name
 
 
+def build_tiny(root: Path, embedder, **where) -> Path:
+    """tests/data/tiny copied into root/corpus and indexed there, as `qa index` would (`where`: index_dir= or
+    store=); returns root, for tests that copy a pristine index before they damage it."""
+    from qa.config import Settings
+    from qa.index.indexer import open_store, refresh
+
+    shutil.copytree(DATA / "tiny", root / "corpus")
+    s = Settings.load(corpus=root / "corpus", **where)
+    store = open_store(s, embedder)
+    refresh(store, embedder, s)
+    store.close()
+    return root
+
+
 def wait_until_served(proc, url: str, log: Path, seconds: float = 180) -> None:
     """Wait until a server process answers `url`; fail with its log if it exits or takes longer than `seconds`."""
     import time

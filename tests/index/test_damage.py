@@ -14,6 +14,7 @@ from pathlib import Path
 import faiss
 import pytest
 
+from tests.conftest import build_tiny
 from qa.config import Settings
 from qa.index.derived import CHECKSUM
 from qa.index.indexer import open_store, refresh
@@ -28,12 +29,7 @@ TINY = Path(__file__).parents[1] / "data" / "tiny"
 def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     """A pristine index of tests/data/tiny; tests copy it before they damage it."""
     root = tmp_path_factory.mktemp("built")
-    shutil.copytree(TINY, root / "corpus")
-    s = Settings.load(corpus=root / "corpus", index_dir=root / "index")
-    store = open_store(s, embedder)
-    refresh(store, embedder, s)
-    store.close()
-    return root
+    return build_tiny(root, embedder, index_dir=root / "index")
 
 
 @pytest.fixture

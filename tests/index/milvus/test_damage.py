@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import build_tiny
 from qa.config import PROJECT_ROOT, Settings
 from qa.index.indexer import open_store, refresh
 from qa.index.milvus.integrity import CHECKSUMS
@@ -32,12 +33,7 @@ SOURCES = ["bakery.md", "lighthouse.txt", "notes/festival.html"]
 def built(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
     """A Milvus Lite index of the tiny corpus, built as `qa index --store` builds it; tests copy it."""
     root = tmp_path_factory.mktemp("milvus-built")
-    shutil.copytree(TINY, root / "corpus")
-    s = Settings.load(corpus=root / "corpus", store=str(root / "qa.db"))
-    store = open_store(s, embedder)
-    refresh(store, embedder, s)
-    store.close()
-    return root
+    return build_tiny(root, embedder, store=str(root / "qa.db"))
 
 
 @pytest.fixture
