@@ -3,7 +3,7 @@ real pipeline (`Assistant.candidates`, the passages and spans `ask` weighs), eac
 cached in --workdir.
 
 The sets, and what each may be used for (`qa.eval.splits`):
-- squad: 2,000 questions of the 35 clean SQuAD v1.1 dev articles, end to end over their paragraphs, with 500
+- squad: 1,000 questions (--limit) of the 35 clean SQuAD v1.1 dev articles, end to end over their paragraphs, with 250
   unanswerable v2.0 questions of those articles (adversarial) and SQuAD v1.1 *train* questions, whose answers
   are not in this corpus (out of corpus). Cross-fitted by article: the report figure on the clean articles.
 - cuad, policyqa: the `train` part of CUAD's factoid questions and of PolicyQA, each asked of its own document.
