@@ -74,7 +74,7 @@ def instrument(assistant, times: dict[str, float]) -> None:
     wrap(assistant.embedder, "embed", "query_embedding")
     wrap(store, "search_dense", "dense_search")
     wrap(store, "search_bm25", "bm25")
-    wrap(assistant.reader, "run", "reading")
+    wrap(assistant.reader, "run_many", "reading")  # `run` reads through `run_many` too
 
 
 def ask_timed(assistant, question: str, times: dict[str, float]) -> dict[str, float]:
