@@ -13,7 +13,7 @@ from qa.ingest.documents import TITLE_MAX_CHARS, Skipped, document_title
 from qa.models.embedder import Embedder
 from qa.errors import CorpusError, QuestionError, SettingsError
 from qa.answering.evidence import Candidate, gather
-from qa.answering.head import add_heads
+from qa.answering.head import add_heads, asks_about_document
 from qa.answering.question import clean_question
 from qa.answering.answers import rank_answer, read_best_first
 from qa.answering.each import answer_each, failed
@@ -180,10 +180,12 @@ class Assistant:
         return answer
 
     def _read(self, question: str, hits: list[Hit], sources: Scope = None) -> Answer:
-        passages = self.passages(question, hits, self.scope_documents(sources))
-        s = self.settings
-        read = read_best_first(self.reader, question, [passages], s.spans_per_passage, s.stop_confidence)[0]
-        return rank_answer(question, passages, read, self.selector, self.threshold, s.alternatives)
+        # The scope's documents matter only to a question about the document itself (`head`): resolve them then.
+        documents = self.scope_documents(sources) if asks_about_document(question) else None
+        passages = self.passages(question, hits, documents)
+        candidates, read = self.candidates(question, passages)
+        return rank_answer(question, passages, candidates, read, self.selector, self.threshold,
+                           self.settings.alternatives)
 
     def passages(self, question: str, hits: list[Hit], documents: list[str] | None = None) -> list[Hit]:
         """The passages to read for a question asked of these indexed documents (None: all): the retrieved `hits`,

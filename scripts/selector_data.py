@@ -8,7 +8,8 @@ The sets, and what each may be used for (`qa.eval.splits`):
   are not in this corpus (out of corpus). Cross-fitted by article: the report figure on the clean articles.
 - cuad, policyqa: the `train` part of CUAD's factoid questions and of PolicyQA, each asked of its own document.
 - held-back v2.0, seeds, cuad-report, policyqa-report: only reported on, never learned from.
-Every answerable question also comes back "answer removed": asked again without the passages that hold its answer.
+Every answerable question of a learned set also comes back "answer removed": asked again without the passages
+that hold its answer.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def collect(qset: QuestionSet, reader: str, cache: Path, shared: dict) -> list[d
         scope = [q.doc] if qset.per_document else None
         passages = assistant.passages(q.question, assistant.retrieve(q.question, sources=scope), scope)
         rows.append(_row(assistant, qset, kind, q, passages))
-        if kind == "answerable":
+        if kind == "answerable" and qset.learn:  # a set only reported on is reported without them
             holds = (lambda h: h.chunk.source == q.source) if not qset.per_document else \
                 (lambda h: any(" ".join(a.split()) in " ".join(h.chunk.text.split()) for a in q.answers))
             kept = [h for h in passages if not holds(h)]

@@ -3,7 +3,7 @@ one batch of the reader), and their spans ranked by the probability that each is
 
 from __future__ import annotations
 
-from qa.answering.evidence import Candidate, gather
+from qa.answering.evidence import Candidate
 from qa.answering.reader import Reader
 from qa.answering.selector import Selector
 from qa.types import Answer, Hit, Span
@@ -32,15 +32,15 @@ def read_best_first(reader: Reader, question: str, hit_lists: list[list[Hit]], s
     return read
 
 
-def rank_answer(question: str, hits: list[Hit], read: list[list[Span]], selector: Selector | None,
-                threshold: float, alternatives: int) -> Answer:
-    """The best candidate of the passages read, ranked across them by the probability that each is right (the
-    answer selector's, else the reader's confidence against no answer); an abstention below `threshold`."""
+def rank_answer(question: str, hits: list[Hit], candidates: list[Candidate], passages_read: int,
+                selector: Selector | None, threshold: float, alternatives: int) -> Answer:
+    """The best of the candidates found in the passages read (`gather`), ranked across them by the probability
+    that each is right (the answer selector's, else the reader's confidence against no answer); an abstention
+    below `threshold`."""
     if not hits:  # nothing to read, so no candidate that could be right
         return Answer(text="", score=0.0)
-    candidates = gather(hits, read)
     if selector is not None:
-        probabilities = selector.probabilities(question, candidates, len(read))
+        probabilities = selector.probabilities(question, candidates, passages_read)
     else:  # the reader's own confidence against no answer ranks and decides
         probabilities = [c.span.confidence for c in candidates]
     ranked = sorted(zip(probabilities, range(len(candidates))), key=lambda pc: (-pc[0], pc[1]))

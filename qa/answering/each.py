@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 
 from qa.answering.answers import rank_answer, read_best_first
+from qa.answering.evidence import gather
 from qa.answering.reader import Reader
 from qa.answering.retriever import Retriever
 from qa.answering.selector import Selector
@@ -73,7 +74,8 @@ def _answer_group(question: str, group: list[str], hits: dict[str, list[Hit]], r
     read = read_best_first(reader, question, lists, settings.spans_per_passage, settings.stop_confidence)
     answers = []
     for source, found, spans in zip(group, lists, read):
-        answer = rank_answer(question, found, spans, selector, threshold, settings.alternatives)
+        answer = rank_answer(question, found, gather(found, spans), len(spans), selector, threshold,
+                             settings.alternatives)
         answer.scope = [source]
         answers.append(answer)
     return answers
